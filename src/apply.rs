@@ -1,0 +1,70 @@
+//! Acting on a plan: atomic writes, removals, and the lock written last, so
+//! an interrupted run leaves the old lock describing files that are either
+//! old or new, never torn.
+
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::error::Error;
+use crate::fsio;
+use crate::lock::{Lock, LockedFile, LOCK_FILE, LOCK_SCHEMA};
+use crate::profile::Profile;
+use crate::render::RenderedTree;
+use crate::ui;
+
+/// One file to write.
+#[derive(Debug, Clone)]
+pub struct Write<'a> {
+    pub path: &'a str,
+    pub contents: &'a str,
+    pub mode: u32,
+}
+
+/// Write files and remove orphans under `root`, with a progress bar on a terminal.
+pub fn apply(root: &Path, writes: &[Write<'_>], removals: &[&str]) -> Result<(), Error> {
+    std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+    let bar = if ui::stdout_is_terminal() && writes.len() + removals.len() > 1 {
+        let b = ProgressBar::new((writes.len() + removals.len()) as u64);
+        b.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {wide_msg}")
+                .expect("a valid progress template"),
+        );
+        b.enable_steady_tick(Duration::from_millis(100));
+        b
+    } else {
+        ProgressBar::hidden()
+    };
+    for w in writes {
+        bar.set_message(w.path.to_string());
+        fsio::write_atomic(root, w.path, w.contents, w.mode)?;
+        bar.inc(1);
+    }
+    for r in removals {
+        bar.set_message(r.to_string());
+        fsio::remove(root, r)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// A lock recording `tree` as the base of every file in it.
+pub fn lock_for(profile: &Profile, preset: Option<String>, tree: &RenderedTree) -> Lock {
+    Lock {
+        schema: LOCK_SCHEMA,
+        shipready_version: env!("CARGO_PKG_VERSION").to_string(),
+        template_version: tree.template_version.clone(),
+        preset,
+        profile: profile.clone(),
+        files: tree
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), LockedFile::new(&f.contents, f.mode)))
+            .collect(),
+    }
+}
+
+pub fn write_lock(root: &Path, lock: &Lock) -> Result<(), Error> {
+    fsio::write_atomic(root, LOCK_FILE, &lock.to_text(), 0o644)
+}

@@ -1,0 +1,214 @@
+//! Rendering: profile + templates → the full tree of output files, in memory.
+//!
+//! This is the one function that decides what shipready writes. `init`,
+//! `diff`, `update`, `verify` and the snapshot tests all call it, so a check
+//! can never disagree with what `init` writes.
+
+use serde::Serialize;
+use tera::{Context, Tera};
+
+use crate::catalog::{Each, Entry, CATALOG};
+use crate::error::Error;
+use crate::profile::{Profile, RedisRole, Runtime, VoiceProvider};
+use crate::templates::Templates;
+
+/// One output file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedFile {
+    /// Relative path with `/` separators.
+    pub path: String,
+    pub contents: String,
+    /// Unix permission bits.
+    pub mode: u32,
+    /// The template it came from, for error messages and `--explain`.
+    pub template: String,
+}
+
+/// Every file a profile produces, in catalog order.
+#[derive(Debug, Clone, Default)]
+pub struct RenderedTree {
+    pub files: Vec<RenderedFile>,
+    pub template_version: String,
+}
+
+impl RenderedTree {
+    pub fn get(&self, path: &str) -> Option<&RenderedFile> {
+        self.files.iter().find(|f| f.path == path)
+    }
+}
+
+/// Values computed from the profile once, so templates do not repeat logic.
+#[derive(Debug, Serialize)]
+struct Derived {
+    node: bool,
+    fastapi: bool,
+    voice: bool,
+    twilio: bool,
+    ringcentral: bool,
+    websocket: bool,
+    /// `allkeys-lru` for a cache, `noeviction` for queues and primary stores.
+    redis_policy: &'static str,
+    /// Redis holds data that must survive a restart.
+    redis_persistent: bool,
+    /// Environments with `production` marking the last one.
+    environments: Vec<EnvInfo>,
+    /// Image name for the service.
+    image: String,
+    /// The Python minor version without dot ("312"), for tags that need it.
+    python_tag: String,
+    shipready_version: &'static str,
+}
+
+#[derive(Debug, Serialize, Clone)]
+struct EnvInfo {
+    name: String,
+    production: bool,
+}
+
+fn derive(p: &Profile) -> Derived {
+    let n = p.aws.environments.len();
+    Derived {
+        node: p.service.runtime == Runtime::Node,
+        fastapi: p.service.runtime == Runtime::Fastapi,
+        voice: p.voice.provider != VoiceProvider::None,
+        twilio: p.voice.provider == VoiceProvider::Twilio,
+        ringcentral: p.voice.provider == VoiceProvider::Ringcentral,
+        websocket: !p.voice.websocket_path.is_empty(),
+        redis_policy: match p.redis.role {
+            RedisRole::Cache => "allkeys-lru",
+            RedisRole::Queue | RedisRole::Primary => "noeviction",
+        },
+        redis_persistent: p.redis.role != RedisRole::Cache,
+        environments: p
+            .aws
+            .environments
+            .iter()
+            .enumerate()
+            .map(|(i, e)| EnvInfo {
+                name: e.clone(),
+                production: i + 1 == n,
+            })
+            .collect(),
+        image: p.service.name.clone(),
+        python_tag: p.service.runtime_version.replace('.', ""),
+        shipready_version: env!("CARGO_PKG_VERSION"),
+    }
+}
+
+/// Build the tera instance once per template set.
+pub fn engine(templates: &Templates) -> Result<Tera, Error> {
+    let mut tera = Tera::default();
+    // Nothing here is HTML; escaping would corrupt configs.
+    tera.autoescape_on(vec![]);
+    tera.add_raw_templates(templates.iter().map(|(n, s)| (n.as_str(), s.as_str())))
+        .map_err(|e| template_error("templates", &e))?;
+    Ok(tera)
+}
+
+/// Render every catalog entry that applies to `profile`.
+pub fn render(profile: &Profile, templates: &Templates) -> Result<RenderedTree, Error> {
+    render_with(profile, templates, &engine(templates)?)
+}
+
+pub fn render_with(
+    profile: &Profile,
+    templates: &Templates,
+    tera: &Tera,
+) -> Result<RenderedTree, Error> {
+    let mut ctx = Context::from_serialize(profile).map_err(|e| template_error("context", &e))?;
+    let derived = derive(profile);
+    ctx.insert("derived", &derived);
+    ctx.insert("template_version", templates.version());
+
+    let mut files = Vec::new();
+    for entry in CATALOG.iter().filter(|e| (e.when)(profile)) {
+        match entry.each {
+            Each::Once => files.push(render_one(tera, entry, &ctx, entry.dest.to_string())?),
+            Each::Environment => {
+                for env in &derived.environments {
+                    let mut c = ctx.clone();
+                    c.insert("env", env);
+                    files.push(render_one(
+                        tera,
+                        entry,
+                        &c,
+                        entry.dest.replace("{env}", &env.name),
+                    )?);
+                }
+            }
+        }
+    }
+    Ok(RenderedTree {
+        files,
+        template_version: templates.version().to_string(),
+    })
+}
+
+fn render_one(
+    tera: &Tera,
+    entry: &Entry,
+    ctx: &Context,
+    path: String,
+) -> Result<RenderedFile, Error> {
+    let mut contents = tera
+        .render(entry.template, ctx)
+        .map_err(|e| template_error(entry.template, &e))?;
+    tidy(&mut contents);
+    Ok(RenderedFile {
+        path,
+        contents,
+        mode: entry.mode.bits(),
+        template: entry.template.to_string(),
+    })
+}
+
+/// Template conditionals leave runs of blank lines and trailing spaces;
+/// validators (yamllint, terraform fmt) and reviewers dislike both.
+fn tidy(s: &mut String) {
+    let mut out = String::with_capacity(s.len());
+    let mut blank_run = 0;
+    for line in s.lines() {
+        let line = line.trim_end();
+        if line.is_empty() {
+            blank_run += 1;
+            if blank_run > 1 || out.is_empty() {
+                continue;
+            }
+        } else {
+            blank_run = 0;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
+    *s = out;
+}
+
+fn template_error(template: &str, e: &dyn std::error::Error) -> Error {
+    // tera nests the useful part (line, undefined variable) in sources.
+    let mut message = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        src = s.source();
+    }
+    Error::Template {
+        template: template.to_string(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_collapses_blank_runs_and_trailing_space() {
+        let mut s = "\n\na  \n\n\n\nb\n\n".to_string();
+        tidy(&mut s);
+        assert_eq!(s, "a\n\nb\n");
+    }
+}

@@ -1,0 +1,165 @@
+//! Shared test helpers: a small builder for running the real binary in a
+//! temp dir, rendering a preset to disk, and finding validators.
+//!
+//! Validators are required, never skipped: a missing tool fails the test
+//! with the command that installs it.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+use tempfile::TempDir;
+
+pub const DOMAIN: &str = "voice.example.com";
+
+/// Every preset name, read from the binary's own list.
+pub fn presets() -> Vec<String> {
+    shipready::preset::Preset::all().into_iter().map(|p| p.name).collect()
+}
+
+/// A CLI run over a temp dir: args in, exit code and files out.
+pub struct Run {
+    pub dir: TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn new() -> Run {
+        Run {
+            dir: tempfile::tempdir().expect("temp dir"),
+            args: Vec::new(),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn in_dir(dir: TempDir) -> Run {
+        Run { dir, args: Vec::new(), env: Vec::new() }
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.args = args.into_iter().map(|s| s.as_ref().to_string()).collect();
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Run {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Run the binary with the temp dir as working directory.
+    pub fn run(&self) -> Output {
+        let mut cmd = Command::cargo_bin("shipready").expect("binary built");
+        cmd.current_dir(self.dir.path()).args(&self.args).env("NO_COLOR", "1").env("CI", "true");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("shipready runs");
+        Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Run and assert the exit code; returns the output.
+    pub fn expect(&self, code: i32) -> Output {
+        let out = self.run();
+        assert_eq!(
+            out.code, code,
+            "shipready {:?} exited {} (expected {code})\nstdout:\n{}\nstderr:\n{}",
+            self.args, out.code, out.stdout, out.stderr
+        );
+        out
+    }
+
+    /// Every file under the temp dir, relative, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        walk(self.dir.path(), self.dir.path(), &mut out);
+        out.sort();
+        out
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+    for e in std::fs::read_dir(dir).expect("readable") {
+        let e = e.expect("entry");
+        let p = e.path();
+        if e.file_type().expect("type").is_dir() {
+            walk(root, &p, out);
+        } else {
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
+        }
+    }
+}
+
+/// `shipready init --preset NAME --set domain=...` into a fresh temp dir.
+pub fn init_preset(preset: &str) -> Run {
+    let run = Run::new().args(["init", "--preset", preset, "--set", &format!("domain={DOMAIN}")]);
+    run.expect(0);
+    run
+}
+
+/// Same, with extra `--set` answers.
+pub fn init_preset_with(preset: &str, sets: &[&str]) -> Run {
+    let mut args = vec!["init".to_string(), "--preset".into(), preset.into(), "--set".into(), format!("domain={DOMAIN}")];
+    for s in sets {
+        args.push("--set".into());
+        args.push(s.to_string());
+    }
+    let run = Run::new().args(args);
+    run.expect(0);
+    run
+}
+
+/// The path of a validator or server binary; panics (fails the test) when it
+/// is missing, naming the command that installs it.
+pub fn require_tool(name: &str) -> PathBuf {
+    if let Some(p) = shipready::verify::which(name) {
+        return p;
+    }
+    for dir in ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin", "/usr/sbin"] {
+        let p = Path::new(dir).join(name);
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!(
+        "{name} is not installed. The test suite needs every validator and server: \
+         run `bash scripts/test.sh` (it installs them with scripts/install-test-deps.sh)."
+    );
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests
+/// that start one server each).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A child process killed (by its own pid) when dropped.
+pub struct Server(pub std::process::Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
