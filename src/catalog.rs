@@ -63,6 +63,7 @@ const fn script(template: &'static str, dest: &'static str, when: fn(&Profile) -
     }
 }
 
+#[allow(dead_code)] // the per-environment Terraform entries use it
 const fn per_env(template: &'static str, dest: &'static str, when: fn(&Profile) -> bool) -> Entry {
     Entry {
         template,
@@ -123,6 +124,21 @@ pub fn monitoring_redis(p: &Profile) -> bool {
 /// Every file shipready can write, grouped by area. Order is output order.
 pub const CATALOG: &[Entry] = &[
     // Container and compose (issue: core)
+    file("Dockerfile.node.tera", "Dockerfile", node),
+    file("Dockerfile.fastapi.tera", "Dockerfile", fastapi),
+    script("docker-entrypoint.sh.tera", "docker-entrypoint.sh", always),
+    file(".dockerignore.tera", ".dockerignore", always),
+    file(".env.example.tera", ".env.example", always),
+    file(".hadolint.yaml.tera", ".hadolint.yaml", always),
+    file(".yamllint.yaml.tera", ".yamllint.yaml", always),
+    file("compose.yaml.tera", "compose.yaml", always),
+    file("compose.prod.yaml.tera", "compose.prod.yaml", always),
+    file("secrets/.gitignore.tera", "secrets/.gitignore", always),
+    script(
+        "scripts/init-secrets.sh.tera",
+        "scripts/init-secrets.sh",
+        always,
+    ),
     // Edge and cache (issue: edge)
     // AWS (issue: terraform)
     // CI/CD (issue: workflows)

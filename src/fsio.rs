@@ -25,7 +25,12 @@ pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, Error> {
             reason: "not a plain relative path".into(),
         });
     }
-    let root_real = root.canonicalize().map_err(|e| Error::io(root, e))?;
+    let root_real = match root.canonicalize() {
+        Ok(r) => r,
+        // Nothing exists yet, so there is no link to follow.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(root.join(rel_path)),
+        Err(e) => return Err(Error::io(root, e)),
+    };
     let mut cur = root.to_path_buf();
     let components: Vec<_> = rel_path.components().collect();
     for (i, c) in components.iter().enumerate() {

@@ -13,6 +13,7 @@ pub mod completions;
 pub mod diff;
 pub mod error;
 pub mod fsio;
+pub mod images;
 pub mod init;
 pub mod interactive;
 pub mod lock;

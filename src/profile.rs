@@ -568,12 +568,12 @@ impl Profile {
             "service.runtime_version",
             &s.runtime_version,
             |x| match s.runtime {
-                Runtime::Node => is_digits(x) && (18..=30).contains(&x.parse::<u32>().unwrap_or(0)),
-                Runtime::Fastapi => matches!(x, "3.10" | "3.11" | "3.12" | "3.13"),
+                Runtime::Node => crate::images::NODE.iter().any(|(v, _)| *v == x),
+                Runtime::Fastapi => crate::images::PYTHON.iter().any(|(v, _)| *v == x),
             },
             match s.runtime {
-                Runtime::Node => "a Node.js major version from 18 to 30, e.g. 22",
-                Runtime::Fastapi => "a Python version: 3.10, 3.11, 3.12 or 3.13",
+                Runtime::Node => "a supported Node.js major version: 20, 22 or 24",
+                Runtime::Fastapi => "a supported Python version: 3.11, 3.12 or 3.13",
             },
         );
         v.port("service.port", s.port);

@@ -57,6 +57,11 @@ struct Derived {
     /// The Python minor version without dot ("312"), for tags that need it.
     python_tag: String,
     shipready_version: &'static str,
+    /// The Celery application (`-A`/`--app` of the worker command).
+    celery_app: String,
+    /// Container memory limit for Redis: maxmemory plus room for fork
+    /// copy-on-write during BGSAVE/AOF rewrite and client buffers.
+    redis_container_memory_mb: u32,
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -92,7 +97,20 @@ fn derive(p: &Profile) -> Derived {
         image: p.service.name.clone(),
         python_tag: p.service.runtime_version.replace('.', ""),
         shipready_version: env!("CARGO_PKG_VERSION"),
+        celery_app: celery_app(&p.worker.command),
+        redis_container_memory_mb: p.redis.maxmemory_mb + p.redis.maxmemory_mb / 2 + 64,
     }
+}
+
+fn celery_app(command: &[String]) -> String {
+    command
+        .iter()
+        .enumerate()
+        .find_map(|(i, w)| match w.as_str() {
+            "-A" | "--app" => command.get(i + 1).cloned(),
+            _ => w.strip_prefix("--app=").map(str::to_string),
+        })
+        .unwrap_or_else(|| "app.worker".to_string())
 }
 
 /// Build the tera instance once per template set.
@@ -118,6 +136,7 @@ pub fn render_with(
     let mut ctx = Context::from_serialize(profile).map_err(|e| template_error("context", &e))?;
     let derived = derive(profile);
     ctx.insert("derived", &derived);
+    ctx.insert("images", &crate::images::images(profile));
     ctx.insert("template_version", templates.version());
 
     let mut files = Vec::new();

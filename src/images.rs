@@ -1,0 +1,84 @@
+//! Container images the templates use, pinned to exact tags in one place so
+//! they are bumped together and reviewed as one diff. Tags, not `latest`:
+//! STANDARDS.md asks for exact versions (a digest may be added by the team).
+
+use serde::Serialize;
+
+use crate::profile::{Profile, Runtime};
+
+#[derive(Debug, Serialize)]
+pub struct Images {
+    /// The runtime base image for the service's Dockerfile.
+    pub runtime: String,
+    pub postgres: String,
+    pub redis: String,
+    pub nginx: &'static str,
+    pub certbot: &'static str,
+    pub prometheus: &'static str,
+    pub alertmanager: &'static str,
+    pub grafana: &'static str,
+    pub node_exporter: &'static str,
+    pub postgres_exporter: &'static str,
+    pub redis_exporter: &'static str,
+    pub nginx_exporter: &'static str,
+    pub blackbox_exporter: &'static str,
+    pub cadvisor: &'static str,
+}
+
+/// Exact Node.js release per supported major version.
+pub const NODE: &[(&str, &str)] = &[("20", "20.19.5"), ("22", "22.20.0"), ("24", "24.11.1")];
+/// Exact Python release per supported minor version.
+pub const PYTHON: &[(&str, &str)] = &[("3.11", "3.11.11"), ("3.12", "3.12.8"), ("3.13", "3.13.1")];
+/// Exact PostgreSQL release per supported major version.
+pub const POSTGRES: &[(&str, &str)] = &[
+    ("14", "14.15"),
+    ("15", "15.10"),
+    ("16", "16.6"),
+    ("17", "17.2"),
+];
+/// Exact Redis release per supported minor version.
+pub const REDIS: &[(&str, &str)] = &[
+    ("6.2", "6.2.16"),
+    ("7.0", "7.0.15"),
+    ("7.2", "7.2.7"),
+    ("7.4", "7.4.2"),
+];
+
+fn exact(table: &[(&str, &str)], version: &str) -> String {
+    table
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, exact)| exact.to_string())
+        // Validation restricts versions to the table; keep a sane fallback.
+        .unwrap_or_else(|| version.to_string())
+}
+
+pub fn images(p: &Profile) -> Images {
+    Images {
+        runtime: match p.service.runtime {
+            Runtime::Node => format!(
+                "node:{}-bookworm-slim",
+                exact(NODE, &p.service.runtime_version)
+            ),
+            Runtime::Fastapi => format!(
+                "python:{}-slim-bookworm",
+                exact(PYTHON, &p.service.runtime_version)
+            ),
+        },
+        postgres: format!("postgres:{}-bookworm", exact(POSTGRES, &p.postgres.version)),
+        redis: format!("redis:{}-bookworm", exact(REDIS, &p.redis.version)),
+        // 1.26 is the stable line; its `listen ... http2` form also loads on
+        // the nginx 1.22 the test suite runs `nginx -t` with.
+        nginx: "nginx:1.26.2-bookworm",
+        certbot: "certbot/certbot:v3.0.1",
+        prometheus: "prom/prometheus:v2.55.1",
+        alertmanager: "prom/alertmanager:v0.27.0",
+        grafana: "grafana/grafana:11.3.1",
+        node_exporter: "prom/node-exporter:v1.8.2",
+        postgres_exporter: "quay.io/prometheuscommunity/postgres-exporter:v0.16.0",
+        redis_exporter: "oliver006/redis_exporter:v1.66.0",
+        nginx_exporter: "nginx/nginx-prometheus-exporter:1.3.0",
+        blackbox_exporter: "prom/blackbox-exporter:v0.25.0",
+        cadvisor: "gcr.io/cadvisor/cadvisor:v0.49.1",
+    }
+}
