@@ -37,9 +37,13 @@ impl FieldError {
             rule: rule.into(),
         }
     }
-    pub fn parse(message: &str) -> FieldError {
+    pub fn parse(key: &str, message: &str) -> FieldError {
         FieldError {
-            key: "profile".into(),
+            key: if key.is_empty() || key == "." {
+                "profile".into()
+            } else {
+                key.into()
+            },
             value: String::new(),
             rule: message.trim().into(),
         }

@@ -499,9 +499,19 @@ impl Profile {
             .map(|k| k.to_string())
             .collect();
         let merged_copy = merged.clone();
-        let mut profile: Profile = Value::Table(merged)
-            .try_into()
-            .map_err(|e: toml::de::Error| Error::Profile(vec![FieldError::parse(e.message())]))?;
+        let mut profile: Profile =
+            serde_path_to_error::deserialize(Value::Table(merged)).map_err(|e| {
+                let key = e.path().to_string();
+                // The first line; toml repeats the path on a second one.
+                let message = e
+                    .into_inner()
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                Error::Profile(vec![FieldError::parse(&key, &message)])
+            })?;
         let port_given = lookup(&merged_copy, "service.port").is_some();
         profile.fill_defaults(port_given);
         // A missing value would also fail its pattern: report it once, as missing.
@@ -1381,6 +1391,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn type_errors_name_their_key() {
+        let bad = Layer::from_toml("[edge]\ndomian = \"x.com\"\n", "values").unwrap();
+        match Profile::from_layers(&[base(), bad]) {
+            Err(Error::Profile(errs)) => assert_eq!(errs[0].key, "edge.domian"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(rejected_keys(&["service.port=abc"]), ["service.port"]);
     }
 
     #[test]
