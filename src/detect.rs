@@ -275,7 +275,9 @@ pub fn detect(dir: &Path) -> Detection {
         };
         d.runtime = found(
             Runtime::Fastapi,
-            format!("fastapi — a Python project ({file}); the only Python runtime shipready renders"),
+            format!(
+                "fastapi — a Python project ({file}); the only Python runtime shipready renders"
+            ),
         );
     }
     let node = d.runtime.as_ref().is_some_and(|r| r.value == Runtime::Node);
@@ -297,7 +299,10 @@ pub fn detect(dir: &Path) -> Detection {
         .and_then(|p| p.get("name"))
         .and_then(|n| n.as_str())
     {
-        d.name = found(slug(name), format!("{} — name in pyproject.toml", slug(name)));
+        d.name = found(
+            slug(name),
+            format!("{} — name in pyproject.toml", slug(name)),
+        );
     } else if let Some(base) = std::fs::canonicalize(dir)
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
@@ -316,8 +321,10 @@ pub fn detect(dir: &Path) -> Detection {
             .and_then(|n| n.as_str())
         {
             if let Some(v) = node_major(spec) {
-                d.runtime_version =
-                    found(v.clone(), format!("node {v} — engines.node in package.json"));
+                d.runtime_version = found(
+                    v.clone(),
+                    format!("node {v} — engines.node in package.json"),
+                );
             }
         }
         if d.runtime_version.is_none() {
@@ -334,7 +341,12 @@ pub fn detect(dir: &Path) -> Detection {
             .and_then(|p| p.get("project"))
             .and_then(|p| p.get("requires-python"))
             .and_then(|v| v.as_str())
-            .map(|s| (s.to_string(), "requires-python in pyproject.toml".to_string()))
+            .map(|s| {
+                (
+                    s.to_string(),
+                    "requires-python in pyproject.toml".to_string(),
+                )
+            })
             .or_else(|| {
                 m.pyproject
                     .as_ref()
@@ -436,7 +448,10 @@ pub fn detect(dir: &Path) -> Detection {
     if node {
         for (lib, kind) in [("bullmq", WorkerKind::Bullmq), ("bull", WorkerKind::Bull)] {
             if let Some(section) = m.node_dep(lib) {
-                d.worker = found(kind, format!("{lib} worker — {lib} in {section} of package.json"));
+                d.worker = found(
+                    kind,
+                    format!("{lib} worker — {lib} in {section} of package.json"),
+                );
                 queue_lib = Some(format!("{lib} in package.json"));
                 break;
             }
@@ -522,7 +537,11 @@ pub fn detect(dir: &Path) -> Detection {
                 format!("/socket.io/ — socket.io in {s} of package.json"),
             );
         } else if let Some(s) = m.node_dep("ws").or_else(|| m.node_dep("express-ws")) {
-            let path = if d.voice.as_ref().is_some_and(|v| v.value == VoiceProvider::Twilio) {
+            let path = if d
+                .voice
+                .as_ref()
+                .is_some_and(|v| v.value == VoiceProvider::Twilio)
+            {
                 "/media"
             } else {
                 "/ws"
@@ -579,7 +598,10 @@ pub fn detect(dir: &Path) -> Detection {
                 format!("{} — scripts.start in package.json", w.join(" ")),
             );
         } else if let Some(main) = pj.and_then(|p| p.get("main")).and_then(|c| c.as_str()) {
-            let w = vec!["node".to_string(), main.trim_start_matches("./").to_string()];
+            let w = vec![
+                "node".to_string(),
+                main.trim_start_matches("./").to_string(),
+            ];
             d.start_command = found(w.clone(), format!("{} — main in package.json", w.join(" ")));
         }
     }
@@ -692,7 +714,10 @@ impl Detection {
             out.push(format!("service.name={}", toml_string(&n.value)));
         }
         if let Some(r) = &self.runtime {
-            out.push(format!("service.runtime={}", toml_string(&r.value.to_string())));
+            out.push(format!(
+                "service.runtime={}",
+                toml_string(&r.value.to_string())
+            ));
         }
         if let Some(v) = &self.runtime_version {
             out.push(format!("service.runtime_version={}", toml_string(&v.value)));
@@ -721,7 +746,10 @@ impl Detection {
             }
         }
         if let Some(v) = &self.voice {
-            out.push(format!("voice.provider={}", toml_string(voice_provider(v.value))));
+            out.push(format!(
+                "voice.provider={}",
+                toml_string(voice_provider(v.value))
+            ));
         }
         if let Some(w) = &self.websocket_path {
             out.push(format!("voice.websocket_path={}", toml_string(&w.value)));
@@ -760,10 +788,7 @@ impl Detection {
         let worker = self.worker.is_some();
         let postgres = self.postgres.is_some();
         Some(match (runtime, voice) {
-            (Runtime::Fastapi, _) => (
-                "fastapi-three-tier",
-                "a FastAPI service".to_string(),
-            ),
+            (Runtime::Fastapi, _) => ("fastapi-three-tier", "a FastAPI service".to_string()),
             (Runtime::Node, Some(VoiceProvider::Ringcentral)) => (
                 "ringcentral-hold-hunter",
                 "a Node service taking RingCentral webhooks".to_string(),
@@ -827,8 +852,14 @@ mod tests {
 
     #[test]
     fn requirement_lines() {
-        assert_eq!(requirement_name("celery[redis]>=5.3").as_deref(), Some("celery"));
-        assert_eq!(requirement_name("psycopg2_binary==2.9 # db").as_deref(), Some("psycopg2-binary"));
+        assert_eq!(
+            requirement_name("celery[redis]>=5.3").as_deref(),
+            Some("celery")
+        );
+        assert_eq!(
+            requirement_name("psycopg2_binary==2.9 # db").as_deref(),
+            Some("psycopg2-binary")
+        );
         assert_eq!(requirement_name("-r base.txt"), None);
         assert_eq!(requirement_name("# comment"), None);
     }
@@ -837,8 +868,14 @@ mod tests {
     fn slugs_and_words() {
         assert_eq!(slug("@acme/Voice_Agent"), "voice-agent");
         assert_eq!(slug("1st--app"), "st-app");
-        assert_eq!(words("node dist/server.js").unwrap(), ["node", "dist/server.js"]);
+        assert_eq!(
+            words("node dist/server.js").unwrap(),
+            ["node", "dist/server.js"]
+        );
         assert_eq!(words("npm run build && node x"), None);
-        assert_eq!(port_in(&words("uvicorn app:app --port 8080").unwrap()), Some(8080));
+        assert_eq!(
+            port_in(&words("uvicorn app:app --port 8080").unwrap()),
+            Some(8080)
+        );
     }
 }

@@ -36,7 +36,11 @@ fn every_reference_system_is_detected_as_its_preset() {
     assert!(presets.len() >= 5);
     for name in presets {
         let dir = fixture(&name);
-        assert!(dir.is_dir(), "no detection fixture for preset {name} at {}", dir.display());
+        assert!(
+            dir.is_dir(),
+            "no detection fixture for preset {name} at {}",
+            dir.display()
+        );
         let d = detect::detect(&dir);
         let want = preset_profile(&name);
         let got = detected_profile(&d);
@@ -44,12 +48,21 @@ fn every_reference_system_is_detected_as_its_preset() {
 
         assert_eq!(got.service.name, want.service.name, "{ctx}");
         assert_eq!(got.service.runtime, want.service.runtime, "{ctx}");
-        assert_eq!(got.service.runtime_version, want.service.runtime_version, "{ctx}");
+        assert_eq!(
+            got.service.runtime_version, want.service.runtime_version,
+            "{ctx}"
+        );
         assert_eq!(got.service.port, want.service.port, "{ctx}");
-        assert_eq!(got.service.start_command, want.service.start_command, "{ctx}");
+        assert_eq!(
+            got.service.start_command, want.service.start_command,
+            "{ctx}"
+        );
         assert_eq!(got.postgres.enabled, want.postgres.enabled, "{ctx}");
         if d.migrate_command.is_some() {
-            assert_eq!(got.postgres.migrate_command, want.postgres.migrate_command, "{ctx}");
+            assert_eq!(
+                got.postgres.migrate_command, want.postgres.migrate_command,
+                "{ctx}"
+            );
         }
         assert_eq!(got.redis.enabled, want.redis.enabled, "{ctx}");
         assert_eq!(got.redis.role, want.redis.role, "{ctx}");
@@ -106,18 +119,32 @@ fn specific_evidence_strings() {
     assert_eq!(d.runtime_version.unwrap().evidence, "node 20 — .nvmrc");
     assert_eq!(d.port.unwrap().evidence, "3000 — EXPOSE in Dockerfile:5");
     assert_eq!(d.name.unwrap().value, "voice-platform");
-    assert!(d.postgres.unwrap().evidence.contains("provider \"postgresql\" in prisma/schema.prisma"));
+    assert!(d
+        .postgres
+        .unwrap()
+        .evidence
+        .contains("provider \"postgresql\" in prisma/schema.prisma"));
 
     let d = detect::detect(&fixture("node-dashboard"));
-    assert_eq!(d.runtime_version.unwrap().evidence, "node 22 — engines.node in package.json");
-    assert_eq!(d.framework.unwrap().evidence, "next — dependencies in package.json");
+    assert_eq!(
+        d.runtime_version.unwrap().evidence,
+        "node 22 — engines.node in package.json"
+    );
+    assert_eq!(
+        d.framework.unwrap().evidence,
+        "next — dependencies in package.json"
+    );
 
     let d = detect::detect(&fixture("fastapi-three-tier"));
     assert_eq!(
         d.runtime_version.unwrap().evidence,
         "python 3.12 — requires-python in pyproject.toml"
     );
-    assert!(d.redis.unwrap().evidence.contains("celery[redis] in pyproject.toml"));
+    assert!(d
+        .redis
+        .unwrap()
+        .evidence
+        .contains("celery[redis] in pyproject.toml"));
     assert_eq!(d.voice, None);
 
     let d = detect::detect(&fixture("ringcentral-hold-hunter"));
@@ -135,9 +162,18 @@ fn requirements_txt_and_python_version_file() {
     .unwrap();
     std::fs::write(dir.path().join(".python-version"), "3.11.9\n").unwrap();
     let d = detect::detect(dir.path());
-    assert_eq!(d.runtime_version.as_ref().unwrap().evidence, "python 3.11 — .python-version");
-    assert_eq!(d.postgres.as_ref().unwrap().evidence, "postgres — psycopg in requirements.txt");
-    assert_eq!(d.redis.as_ref().unwrap().evidence, "redis as a cache — redis in requirements.txt");
+    assert_eq!(
+        d.runtime_version.as_ref().unwrap().evidence,
+        "python 3.11 — .python-version"
+    );
+    assert_eq!(
+        d.postgres.as_ref().unwrap().evidence,
+        "postgres — psycopg in requirements.txt"
+    );
+    assert_eq!(
+        d.redis.as_ref().unwrap().evidence,
+        "redis as a cache — redis in requirements.txt"
+    );
     assert_eq!(d.voice.as_ref().unwrap().value, VoiceProvider::Twilio);
     assert!(d.worker.is_none());
     // And the answers make a valid profile.
@@ -153,7 +189,10 @@ fn an_empty_directory_detects_nothing_but_its_name() {
     assert_eq!(d.name.as_ref().unwrap().value, "my-service");
     assert_eq!(d.runtime, None);
     assert_eq!(d.suggested_preset(), None);
-    assert_eq!(d.assignments(), vec!["service.name=\"my-service\"".to_string()]);
+    assert_eq!(
+        d.assignments(),
+        vec!["service.name=\"my-service\"".to_string()]
+    );
 }
 
 #[test]
