@@ -157,11 +157,7 @@ pub fn audit(dir: &Path) -> Result<Report, Error> {
     }
     let passed: usize = categories.iter().map(|c| c.passed).sum();
     let applicable: usize = categories.iter().map(|c| c.applicable).sum();
-    let score = if applicable == 0 {
-        0
-    } else {
-        (passed * 100 / applicable) as u32
-    };
+    let score = (passed * 100).checked_div(applicable).unwrap_or(0) as u32;
     Ok(Report {
         dir: dir.display().to_string(),
         score,
@@ -1396,8 +1392,7 @@ fn c_non_root(ctx: &Ctx) -> Outcome {
         let user = lines[start..]
             .iter()
             .enumerate()
-            .filter(|(_, l)| rx!(r"(?i)^\s*USER\s+\S").is_match(l))
-            .last();
+            .rfind(|(_, l)| rx!(r"(?i)^\s*USER\s+\S").is_match(l));
         match user {
             Some((i, l)) => {
                 let who = l.split_whitespace().nth(1).unwrap_or("");

@@ -413,9 +413,10 @@ pub fn detect(dir: &Path) -> Detection {
                     _ => String::new(),
                 };
                 let postgres = match lib {
-                    "@prisma/client" | "prisma" => {
-                        prisma_provider(&m).is_none_or(|p| p == "postgresql" || p == "postgres")
-                    }
+                    "@prisma/client" | "prisma" => match prisma_provider(&m) {
+                        None => true,
+                        Some(p) => p == "postgresql" || p == "postgres",
+                    },
                     _ => true,
                 };
                 if postgres {
