@@ -16,13 +16,15 @@ use crate::templates::Templates;
 use crate::ui;
 
 pub fn run(args: &InitArgs) -> Result<i32, Error> {
-    let preset = args.preset.as_deref().map(Preset::find).transpose()?;
+    let mut preset = args.preset.as_deref().map(Preset::find).transpose()?;
     let mut answer_args = args.answers.clone();
     // A person at a terminal without a preset gets questions; everything
     // else (CI, pipes, --yes) goes straight to validation, which lists every
     // missing answer at once.
     if preset.is_none() && !args.yes && ui::can_prompt() {
-        answer_args.set = interactive::questionnaire(&args.dir, &answer_args)?;
+        let answers = interactive::questionnaire(args)?;
+        answer_args.set = answers.sets;
+        preset = answers.preset.as_deref().map(Preset::find).transpose()?;
     }
     let profile = answers::resolve(preset.as_ref(), &answer_args)?;
     let templates = load_templates(args.templates.as_deref())?;

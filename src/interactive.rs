@@ -1,12 +1,742 @@
 //! The interactive questionnaire for `init` on a terminal without a preset.
+//!
+//! It detects the stack (src/detect.rs) and shows the evidence, offers the
+//! closest preset as the starting point, then asks each question with the
+//! detected (or preset, or built-in) value as its default. Every answer is
+//! checked as it is typed by the profile's own rules: the partial answers go
+//! through [`Profile::from_layers`] and the field errors for that key are
+//! shown, so the questionnaire can never accept what `--set` would refuse.
+//! It ends with a summary and the list of files about to be written, and
+//! asks to confirm. Ctrl-C at any prompt writes nothing, shows the cursor
+//! again and exits non-zero.
 
 use std::path::Path;
 
-use crate::cli::AnswerArgs;
-use crate::error::Error;
+use console::Term;
+use dialoguer::theme::ColorfulTheme;
+use dialoguer::{Confirm, Input, Select};
 
-/// Ask for the answers not given on the command line; returns `--set`
-/// style assignments (the given ones included).
-pub fn questionnaire(_dir: &Path, given: &AnswerArgs) -> Result<Vec<String>, Error> {
-    Ok(given.set.clone())
+use crate::answers;
+use crate::cli::{AnswerArgs, InitArgs};
+use crate::detect::{self, Detection};
+use crate::error::{Error, FieldError};
+use crate::init::load_templates;
+use crate::lock::Lock;
+use crate::plan::{FileState, Plan};
+use crate::preset::Preset;
+use crate::profile::{Layer, Profile, Runtime, VoiceProvider};
+use crate::render;
+use crate::ui;
+
+/// What the questionnaire decided: a preset to start from (if any) and
+/// `--set` style assignments, the ones given on the command line included
+/// (they come last, so they win).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answers {
+    pub preset: Option<String>,
+    pub sets: Vec<String>,
+}
+
+/// Placeholders at the lowest precedence so that defaults can be computed
+/// before the required answers are given.
+const PLACEHOLDERS: &str = "[service]\nname = \"service\"\n[edge]\ndomain = \"example.com\"\n";
+
+struct Session<'a> {
+    term: Term,
+    theme: ColorfulTheme,
+    preset: Option<Preset>,
+    values: Option<Layer>,
+    given: &'a [String],
+    /// Detected assignments not overridden by --values or --set.
+    detected: Vec<String>,
+    answered: Vec<String>,
+}
+
+fn key_of(assignment: &str) -> String {
+    crate::profile::canonical_key(
+        assignment
+            .split_once('=')
+            .map_or(assignment, |(k, _)| k)
+            .trim(),
+    )
+}
+
+fn table_has(t: &toml::Table, key: &str) -> bool {
+    let mut parts = key.split('.');
+    let Some(first) = parts.next() else {
+        return false;
+    };
+    let mut cur = t.get(first);
+    for p in parts {
+        cur = cur.and_then(|v| v.as_table()).and_then(|t| t.get(p));
+    }
+    cur.is_some()
+}
+
+impl Session<'_> {
+    fn given_key(&self, key: &str) -> bool {
+        self.given.iter().any(|s| key_of(s) == key)
+            || self
+                .values
+                .as_ref()
+                .is_some_and(|v| table_has(&v.table, key))
+    }
+
+    /// Layers, lowest first, with `extra` assignments on top.
+    fn layers(&self, extra: &[String]) -> Result<Vec<Layer>, Error> {
+        let mut layers = vec![Layer::from_toml(PLACEHOLDERS, "placeholders")?];
+        if let Some(p) = &self.preset {
+            layers.push(p.layer());
+        }
+        if let Some(v) = &self.values {
+            layers.push(v.clone());
+        }
+        let mut sets = self.detected.clone();
+        sets.extend(self.answered.iter().cloned());
+        sets.extend(self.given.iter().cloned());
+        sets.extend(extra.iter().cloned());
+        layers.push(Layer::from_assignments(&sets)?);
+        Ok(layers)
+    }
+
+    /// The profile the answers so far give, placeholders filling the gaps.
+    fn current(&self) -> Option<Profile> {
+        Profile::from_layers(&self.layers(&[]).ok()?).ok()
+    }
+
+    /// The profile's verdict on one more answer: the messages for the
+    /// fields that `watch` names (prefixes), or Ok.
+    fn check(&self, assignment: &str, watch: &[&str]) -> Result<(), String> {
+        let layers = self
+            .layers(&[assignment.to_string()])
+            .map_err(|e| e.to_string())?;
+        match Profile::from_layers(&layers) {
+            Ok(_) => Ok(()),
+            Err(Error::Profile(errors)) => {
+                let relevant: Vec<&FieldError> = errors
+                    .iter()
+                    .filter(|e| {
+                        e.key == "profile"
+                            || watch.iter().any(|w| {
+                                e.key == *w
+                                    || e.key.starts_with(&format!("{w}["))
+                                    || (w.ends_with('.') && e.key.starts_with(w))
+                            })
+                    })
+                    .collect();
+                if relevant.is_empty() {
+                    Ok(())
+                } else {
+                    Err(relevant
+                        .iter()
+                        .map(|e| match e.rule.strip_prefix("missing: ") {
+                            Some(_) => "an answer is needed here".to_string(),
+                            None => format!("expected {}", e.rule),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "))
+                }
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Ask for a text answer, re-asking with the rule until it is accepted.
+    fn text(
+        &mut self,
+        key: &str,
+        prompt: &str,
+        default: Option<String>,
+        to_toml: fn(&str) -> String,
+        allow_empty: bool,
+    ) -> Result<(), Error> {
+        if self.given_key(key) {
+            return Ok(());
+        }
+        let answer: String = {
+            let this = &*self;
+            let mut input = Input::<String>::with_theme(&this.theme)
+                .with_prompt(prompt)
+                .allow_empty(allow_empty)
+                .validate_with(|v: &String| -> Result<(), String> {
+                    this.check(&format!("{key}={}", to_toml(v.trim())), &[key])
+                });
+            if let Some(d) = default.filter(|d| !d.is_empty() || allow_empty) {
+                input = input.default(d);
+            }
+            input
+                .interact_text_on(&this.term)
+                .map_err(|e| prompt_error(&this.term, e))?
+        };
+        checkpoint()?;
+        self.answered
+            .push(format!("{key}={}", to_toml(answer.trim())));
+        Ok(())
+    }
+
+    /// Ask to pick one of `choices`; cross-field rules are checked after the
+    /// pick and the question asked again with the message.
+    fn choose(
+        &mut self,
+        key: &str,
+        prompt: &str,
+        choices: &[&str],
+        default: &str,
+        watch: &[&str],
+    ) -> Result<String, Error> {
+        if self.given_key(key) {
+            return Ok(String::new());
+        }
+        let mut default = choices.iter().position(|c| *c == default).unwrap_or(0);
+        loop {
+            let i = Select::with_theme(&self.theme)
+                .with_prompt(prompt)
+                .items(choices)
+                .default(default)
+                .interact_on(&self.term)
+                .map_err(|e| prompt_error(&self.term, e))?;
+            checkpoint()?;
+            let value = choices[i];
+            let assignment = format!("{key}={}", to_toml_value(value));
+            match self.check(&assignment, watch) {
+                Ok(()) => {
+                    self.answered.push(assignment);
+                    return Ok(value.to_string());
+                }
+                Err(msg) => {
+                    self.say(&format!("✘ {value}: {msg}"));
+                    default = i;
+                }
+            }
+        }
+    }
+
+    fn yes_no(
+        &mut self,
+        key: &str,
+        prompt: &str,
+        default: bool,
+        watch: &[&str],
+    ) -> Result<bool, Error> {
+        if self.given_key(key) {
+            return Ok(self.current().is_some_and(|p| flag(&p, key)));
+        }
+        let mut default = default;
+        loop {
+            let v = Confirm::with_theme(&self.theme)
+                .with_prompt(prompt)
+                .default(default)
+                .interact_on(&self.term)
+                .map_err(|e| prompt_error(&self.term, e))?;
+            checkpoint()?;
+            let assignment = format!("{key}={v}");
+            match self.check(&assignment, watch) {
+                Ok(()) => {
+                    self.answered.push(assignment);
+                    return Ok(v);
+                }
+                Err(msg) => {
+                    self.say(&format!("✘ {}: {msg}", if v { "yes" } else { "no" }));
+                    default = !v;
+                }
+            }
+        }
+    }
+
+    fn say(&self, line: &str) {
+        // The terminal is gone if this fails; the next prompt reports it.
+        let _ = self.term.write_line(line);
+    }
+}
+
+fn flag(p: &Profile, key: &str) -> bool {
+    match key {
+        "postgres.enabled" => p.postgres.enabled,
+        "redis.enabled" => p.redis.enabled,
+        "worker.enabled" => p.worker.enabled,
+        _ => false,
+    }
+}
+
+/// Ctrl-C (console reports it as `Interrupted`) writes nothing; the cursor
+/// a Select hid is shown again either way.
+fn prompt_error(term: &Term, e: dialoguer::Error) -> Error {
+    let _ = term.show_cursor();
+    let dialoguer::Error::IO(io) = e;
+    if io.kind() == std::io::ErrorKind::Interrupted {
+        let _ = term.write_line("");
+        Error::Interrupted
+    } else {
+        Error::io("terminal", io)
+    }
+}
+
+/// A Ctrl-C between prompts (the terminal in cooked mode) only set the flag.
+fn checkpoint() -> Result<(), Error> {
+    if sigint::hit() {
+        Err(Error::Interrupted)
+    } else {
+        Ok(())
+    }
+}
+
+fn to_toml_string(v: &str) -> String {
+    detect::toml_string(v)
+}
+
+fn to_toml_value(v: &str) -> String {
+    detect::toml_string(v)
+}
+
+fn to_toml_port(v: &str) -> String {
+    // A number stays a number; anything else goes in as a string and the
+    // profile rejects it with its own message.
+    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && v.len() <= 5 {
+        v.to_string()
+    } else {
+        detect::toml_string(v)
+    }
+}
+
+fn to_toml_words(v: &str) -> String {
+    let words: Vec<String> = v.split_whitespace().map(str::to_string).collect();
+    detect::toml_words(&words)
+}
+
+/// Ask the questions not answered on the command line.
+pub fn questionnaire(args: &InitArgs) -> Result<Answers, Error> {
+    let guard = sigint::catch();
+    let mut result = ask(args);
+    if sigint::hit() {
+        result = Err(Error::Interrupted);
+    }
+    // From here on Ctrl-C ends the process as usual.
+    drop(guard);
+    if result.is_err() {
+        let _ = Term::stderr().show_cursor();
+    }
+    result
+}
+
+/// console answers Ctrl-C in a prompt by raising SIGINT, which would kill
+/// the process with the cursor still hidden. While the questions run, the
+/// signal only sets a flag; the prompt then fails with `Interrupted` and
+/// the flag is checked once more before anything is written.
+#[cfg(unix)]
+mod sigint {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    static HIT: AtomicBool = AtomicBool::new(false);
+
+    extern "C" fn on_sigint(_: libc::c_int) {
+        HIT.store(true, Ordering::SeqCst);
+    }
+
+    pub struct Guard(libc::sighandler_t);
+
+    pub fn catch() -> Guard {
+        let handler: extern "C" fn(libc::c_int) = on_sigint;
+        // SAFETY: the handler only stores to an atomic (async-signal-safe).
+        Guard(unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) })
+    }
+
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            // SAFETY: restores the disposition `catch` replaced.
+            unsafe {
+                libc::signal(libc::SIGINT, self.0);
+            }
+        }
+    }
+
+    pub fn hit() -> bool {
+        HIT.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(not(unix))]
+mod sigint {
+    pub struct Guard;
+    pub fn catch() -> Guard {
+        Guard
+    }
+    pub fn hit() -> bool {
+        false
+    }
+}
+
+fn ask(args: &InitArgs) -> Result<Answers, Error> {
+    let given: &AnswerArgs = &args.answers;
+    let detection = detect::detect(&args.dir);
+    let term = Term::stderr();
+    let values = given
+        .values
+        .as_deref()
+        .map(answers::values_file)
+        .transpose()?;
+    let mut s = Session {
+        term,
+        theme: ColorfulTheme::default(),
+        preset: None,
+        values,
+        given: &given.set,
+        detected: Vec::new(),
+        answered: Vec::new(),
+    };
+    show_detection(&s, &args.dir, &detection);
+
+    // Detected answers join the defaults unless --values or --set gave the key;
+    // one the profile would refuse (say node 16) is dropped, with a note.
+    for a in detection.assignments() {
+        let key = key_of(&a);
+        if s.given_key(&key) {
+            continue;
+        }
+        match s.check(&a, &[&key]) {
+            Ok(()) => s.detected.push(a),
+            Err(msg) => s.say(&format!("  (not using detected {a}: {msg})")),
+        }
+    }
+
+    // A preset as the starting point.
+    let presets = Preset::all();
+    let suggested = detection.suggested_preset();
+    let mut items = vec!["none: start from the detected answers and built-in defaults".to_string()];
+    items.extend(
+        presets
+            .iter()
+            .map(|p| format!("{}: {}", p.name, p.description)),
+    );
+    let default = suggested
+        .as_ref()
+        .and_then(|(name, _)| presets.iter().position(|p| p.name == *name))
+        .map_or(0, |i| i + 1);
+    if let Some((name, why)) = &suggested {
+        s.say(&ui::hint(&format!("Suggested preset: {name} ({why}).")));
+    }
+    let choice = Select::with_theme(&s.theme)
+        .with_prompt("Start from a preset")
+        .items(&items)
+        .default(default)
+        .interact_on(&s.term)
+        .map_err(|e| prompt_error(&s.term, e))?;
+    s.preset = (choice > 0).then(|| presets[choice - 1].clone());
+
+    let cur = |s: &Session| s.current().unwrap_or_else(Profile::skeleton);
+    let p = cur(&s);
+    let name_default = (p.service.name != "service").then(|| p.service.name.clone());
+    s.text(
+        "service.name",
+        "Service name",
+        name_default,
+        to_toml_string,
+        false,
+    )?;
+    s.text(
+        "edge.domain",
+        "Public domain (e.g. voice.example.com)",
+        None,
+        to_toml_string,
+        false,
+    )?;
+
+    let p = cur(&s);
+    s.choose(
+        "service.runtime",
+        "Runtime",
+        &["node", "fastapi"],
+        &p.service.runtime.to_string(),
+        &["service.runtime"],
+    )?;
+    let p = cur(&s);
+    let version_prompt = match p.service.runtime {
+        Runtime::Node => "Node.js major version",
+        Runtime::Fastapi => "Python version",
+    };
+    s.text(
+        "service.runtime_version",
+        version_prompt,
+        Some(p.service.runtime_version.clone()),
+        to_toml_string,
+        false,
+    )?;
+    let p = cur(&s);
+    s.text(
+        "service.port",
+        "Port the app listens on",
+        Some(p.service.port.to_string()),
+        to_toml_port,
+        false,
+    )?;
+    let p = cur(&s);
+    s.text(
+        "service.start_command",
+        "Start command",
+        Some(p.service.start_command.join(" ")),
+        to_toml_words,
+        false,
+    )?;
+    let p = cur(&s);
+    s.text(
+        "service.health_path",
+        "Health check path",
+        Some(p.service.health_path.clone()),
+        to_toml_string,
+        false,
+    )?;
+
+    let p = cur(&s);
+    s.yes_no(
+        "postgres.enabled",
+        "Does it use PostgreSQL?",
+        p.postgres.enabled,
+        &["postgres."],
+    )?;
+    let p = cur(&s);
+    if s.yes_no(
+        "redis.enabled",
+        "Does it use Redis?",
+        p.redis.enabled,
+        &["redis.", "worker.enabled"],
+    )? || s.given_key("redis.enabled") && cur(&s).redis.enabled
+    {
+        let p = cur(&s);
+        s.choose(
+            "redis.role",
+            "What is Redis to it? (cache: evicts; queue/primary: persists, never evicts)",
+            &["cache", "queue", "primary"],
+            detect::redis_role(p.redis.role),
+            &["redis.role"],
+        )?;
+    }
+    let p = cur(&s);
+    if s.yes_no(
+        "worker.enabled",
+        "Does it run a background worker?",
+        p.worker.enabled,
+        &["worker.", "redis.role"],
+    )? || s.given_key("worker.enabled") && cur(&s).worker.enabled
+    {
+        let p = cur(&s);
+        let kinds: &[&str] = match p.service.runtime {
+            Runtime::Node => &["bullmq", "bull"],
+            Runtime::Fastapi => &["celery"],
+        };
+        s.choose(
+            "worker.kind",
+            "Worker library",
+            kinds,
+            detect::worker_kind(p.worker.kind),
+            &["worker."],
+        )?;
+        let p = cur(&s);
+        s.text(
+            "worker.command",
+            "Worker command",
+            Some(p.worker.command.join(" ")),
+            to_toml_words,
+            false,
+        )?;
+    }
+
+    let p = cur(&s);
+    let provider = s.choose(
+        "voice.provider",
+        "Voice provider",
+        &["none", "twilio", "ringcentral"],
+        detect::voice_provider(p.voice.provider),
+        &["voice."],
+    )?;
+    let p = cur(&s);
+    if provider == "twilio"
+        || provider == "ringcentral"
+        || (provider.is_empty() && p.voice.provider != VoiceProvider::None)
+    {
+        s.text(
+            "voice.webhook_path",
+            "Webhook path",
+            Some(p.voice.webhook_path.clone()),
+            to_toml_string,
+            false,
+        )?;
+    }
+    let p = cur(&s);
+    s.text(
+        "voice.websocket_path",
+        "WebSocket path (empty: none)",
+        Some(p.voice.websocket_path.clone()),
+        to_toml_string,
+        true,
+    )?;
+    let p = cur(&s);
+    s.text(
+        "aws.region",
+        "AWS region",
+        Some(p.aws.region.clone()),
+        to_toml_string,
+        false,
+    )?;
+
+    // Summary, files, confirmation.
+    let mut sets = s.detected.clone();
+    sets.extend(s.answered.iter().cloned());
+    sets.extend(given.set.iter().cloned());
+    let resolved_args = AnswerArgs {
+        set: sets.clone(),
+        values: given.values.clone(),
+    };
+    let profile = answers::resolve(s.preset.as_ref(), &resolved_args)?;
+    let templates = load_templates(args.templates.as_deref())?;
+    let tree = render::render(&profile, &templates)?;
+    let lock = Lock::read(&args.dir)?;
+    let plan = Plan::compute(&args.dir, &tree, lock.as_ref())?;
+    show_summary(&s, &profile, &plan, &args.dir);
+
+    if !args.dry_run {
+        let to_write = plan
+            .changes
+            .iter()
+            .filter(|c| !matches!(c.state, FileState::Unchanged | FileState::Orphaned))
+            .count();
+        let ok = Confirm::with_theme(&s.theme)
+            .with_prompt(format!(
+                "Write {to_write} files and shipready.toml to {}?",
+                args.dir.display()
+            ))
+            .default(true)
+            .interact_on(&s.term)
+            .map_err(|e| prompt_error(&s.term, e))?;
+        if !ok {
+            return Err(Error::Interrupted);
+        }
+    }
+    Ok(Answers {
+        preset: s.preset.map(|p| p.name),
+        sets,
+    })
+}
+
+fn show_detection(s: &Session, dir: &Path, d: &Detection) {
+    let evidence = d.evidence();
+    if d.runtime.is_none() {
+        s.say(&format!(
+            "{} nothing that names a runtime in {} (package.json, pyproject.toml, requirements*.txt).",
+            ui::heading("Detected:"),
+            dir.display()
+        ));
+        for e in evidence {
+            s.say(&format!("  {e}"));
+        }
+        return;
+    }
+    s.say(&format!(
+        "{} in {}:",
+        ui::heading("Detected"),
+        dir.display()
+    ));
+    for e in evidence {
+        s.say(&format!("  {e}"));
+    }
+    s.say(&ui::hint("These are defaults: change any answer below."));
+}
+
+fn show_summary(s: &Session, p: &Profile, plan: &Plan, dir: &Path) {
+    s.say("");
+    s.say(&ui::heading("Summary"));
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let mut rows = vec![
+        (
+            "service",
+            format!(
+                "{} ({} {}, port {})",
+                p.service.name, p.service.runtime, p.service.runtime_version, p.service.port
+            ),
+        ),
+        ("start", p.service.start_command.join(" ")),
+        ("domain", p.edge.domain.clone()),
+        (
+            "health",
+            format!(
+                "{} (ready: {})",
+                p.service.health_path, p.service.ready_path
+            ),
+        ),
+        (
+            "postgres",
+            if p.postgres.enabled {
+                format!("yes, {} (db {})", p.postgres.version, p.postgres.database)
+            } else {
+                "no".into()
+            },
+        ),
+        (
+            "redis",
+            if p.redis.enabled {
+                format!(
+                    "yes, {} as {}",
+                    p.redis.version,
+                    detect::redis_role(p.redis.role)
+                )
+            } else {
+                "no".into()
+            },
+        ),
+        (
+            "worker",
+            if p.worker.enabled {
+                format!(
+                    "{}: {}",
+                    detect::worker_kind(p.worker.kind),
+                    p.worker.command.join(" ")
+                )
+            } else {
+                yes(false).into()
+            },
+        ),
+        (
+            "voice",
+            match p.voice.provider {
+                VoiceProvider::None => "none".into(),
+                v => format!("{} at {}", detect::voice_provider(v), p.voice.webhook_path),
+            },
+        ),
+        (
+            "websocket",
+            if p.voice.websocket_path.is_empty() {
+                "none".into()
+            } else {
+                p.voice.websocket_path.clone()
+            },
+        ),
+        (
+            "aws",
+            format!(
+                "{}, environments {}",
+                p.aws.region,
+                p.aws.environments.join(", ")
+            ),
+        ),
+    ];
+    for (k, v) in rows.drain(..) {
+        s.say(&format!("  {k:<10} {v}"));
+    }
+    s.say("");
+    s.say(&format!("{} in {}:", ui::heading("Files"), dir.display()));
+    for c in &plan.changes {
+        let verb = match c.state {
+            FileState::New | FileState::Missing => "create",
+            FileState::Outdated => "update",
+            FileState::Unchanged => "same",
+            FileState::Modified | FileState::Conflicting | FileState::Untracked => "conflict",
+            FileState::Orphaned => "keep",
+        };
+        s.say(&format!("  {} {}", ui::state(verb, 8), c.path));
+    }
+    s.say(&format!("  {} shipready.toml", ui::state("create", 8)));
+    let conflicts = plan.changes.iter().filter(|c| c.locally_edited()).count();
+    if conflicts > 0 {
+        s.say(&ui::hint(&format!(
+            "{conflicts} existing files differ: init will stop unless you run it with --force."
+        )));
+    }
 }

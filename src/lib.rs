@@ -10,6 +10,7 @@ pub mod audit;
 pub mod catalog;
 pub mod cli;
 pub mod completions;
+pub mod detect;
 pub mod diff;
 pub mod error;
 pub mod fsio;

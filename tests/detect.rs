@@ -1,0 +1,205 @@
+//! Stack detection on fixture repositories, one per reference system
+//! (tests/fixtures/detect/<preset>/): what is detected must match what the
+//! preset for that system says, carry its evidence, and point at that preset.
+
+mod common;
+
+use std::path::PathBuf;
+
+use shipready::detect::{self, Detection};
+use shipready::preset::Preset;
+use shipready::profile::{Layer, Profile, VoiceProvider};
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/detect")
+        .join(name)
+}
+
+fn preset_profile(name: &str) -> Profile {
+    let p = Preset::find(name).unwrap();
+    let domain = Layer::from_assignments(&[format!("edge.domain={}", common::DOMAIN)]).unwrap();
+    Profile::from_layers(&[p.layer(), domain]).unwrap()
+}
+
+/// The profile the detected answers give on their own (plus a domain).
+fn detected_profile(d: &Detection) -> Profile {
+    let mut sets = d.assignments();
+    sets.push(format!("edge.domain={}", common::DOMAIN));
+    let layer = Layer::from_assignments(&sets).unwrap_or_else(|e| panic!("{sets:?}: {e}"));
+    Profile::from_layers(&[layer]).unwrap_or_else(|e| panic!("{sets:?}: {e}"))
+}
+
+#[test]
+fn every_reference_system_is_detected_as_its_preset() {
+    let presets = common::presets();
+    assert!(presets.len() >= 5);
+    for name in presets {
+        let dir = fixture(&name);
+        assert!(
+            dir.is_dir(),
+            "no detection fixture for preset {name} at {}",
+            dir.display()
+        );
+        let d = detect::detect(&dir);
+        let want = preset_profile(&name);
+        let got = detected_profile(&d);
+        let ctx = format!("{name}: detected {d:#?}");
+
+        assert_eq!(got.service.name, want.service.name, "{ctx}");
+        assert_eq!(got.service.runtime, want.service.runtime, "{ctx}");
+        assert_eq!(
+            got.service.runtime_version, want.service.runtime_version,
+            "{ctx}"
+        );
+        assert_eq!(got.service.port, want.service.port, "{ctx}");
+        assert_eq!(
+            got.service.start_command, want.service.start_command,
+            "{ctx}"
+        );
+        assert_eq!(got.postgres.enabled, want.postgres.enabled, "{ctx}");
+        if d.migrate_command.is_some() {
+            assert_eq!(
+                got.postgres.migrate_command, want.postgres.migrate_command,
+                "{ctx}"
+            );
+        }
+        assert_eq!(got.redis.enabled, want.redis.enabled, "{ctx}");
+        assert_eq!(got.redis.role, want.redis.role, "{ctx}");
+        assert_eq!(got.worker.enabled, want.worker.enabled, "{ctx}");
+        if want.worker.enabled {
+            assert_eq!(got.worker.kind, want.worker.kind, "{ctx}");
+            assert_eq!(got.worker.command, want.worker.command, "{ctx}");
+        }
+        assert_eq!(got.voice.provider, want.voice.provider, "{ctx}");
+        // The library is detected, its path only guessed: presence must agree.
+        assert_eq!(
+            got.voice.websocket_path.is_empty(),
+            want.voice.websocket_path.is_empty(),
+            "{ctx}"
+        );
+        let (suggested, why) = d.suggested_preset().expect("a runtime was detected");
+        assert_eq!(suggested, name, "{ctx}\nsuggested because: {why}");
+    }
+}
+
+#[test]
+fn every_detected_value_says_where_it_came_from() {
+    for name in common::presets() {
+        let d = detect::detect(&fixture(&name));
+        let evidence = d.evidence();
+        assert!(evidence.len() >= 5, "{name}: {evidence:?}");
+        for e in evidence {
+            let (value, origin) = e
+                .split_once(" — ")
+                .unwrap_or_else(|| panic!("{name}: evidence {e:?} lacks 'value — origin'"));
+            assert!(!value.is_empty() && !origin.is_empty(), "{name}: {e:?}");
+            let names_a_source = [
+                "package.json",
+                "pyproject.toml",
+                "requirements",
+                ".nvmrc",
+                "Procfile",
+                "Dockerfile",
+                ".env.example",
+                "schema.prisma",
+                "directory",
+                "no SQL database",
+            ]
+            .iter()
+            .any(|s| origin.contains(s));
+            assert!(names_a_source, "{name}: evidence {e:?} names no file");
+        }
+    }
+}
+
+#[test]
+fn specific_evidence_strings() {
+    let d = detect::detect(&fixture("prisma-voice"));
+    assert_eq!(d.runtime_version.unwrap().evidence, "node 20 — .nvmrc");
+    assert_eq!(d.port.unwrap().evidence, "3000 — EXPOSE in Dockerfile:5");
+    assert_eq!(d.name.unwrap().value, "voice-platform");
+    assert!(d
+        .postgres
+        .unwrap()
+        .evidence
+        .contains("provider \"postgresql\" in prisma/schema.prisma"));
+
+    let d = detect::detect(&fixture("node-dashboard"));
+    assert_eq!(
+        d.runtime_version.unwrap().evidence,
+        "node 22 — engines.node in package.json"
+    );
+    assert_eq!(
+        d.framework.unwrap().evidence,
+        "next — dependencies in package.json"
+    );
+
+    let d = detect::detect(&fixture("fastapi-three-tier"));
+    assert_eq!(
+        d.runtime_version.unwrap().evidence,
+        "python 3.12 — requires-python in pyproject.toml"
+    );
+    assert!(d
+        .redis
+        .unwrap()
+        .evidence
+        .contains("celery[redis] in pyproject.toml"));
+    assert_eq!(d.voice, None);
+
+    let d = detect::detect(&fixture("ringcentral-hold-hunter"));
+    assert_eq!(d.voice.unwrap().value, VoiceProvider::Ringcentral);
+    assert!(d.redis.unwrap().evidence.contains("no SQL database"));
+}
+
+#[test]
+fn requirements_txt_and_python_version_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("requirements.txt"),
+        "# api\nfastapi==0.115.0\npsycopg[binary]==3.2.1\nredis==5.0.8\ntwilio==9.3.0\n-r requirements-dev.txt\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(".python-version"), "3.11.9\n").unwrap();
+    let d = detect::detect(dir.path());
+    assert_eq!(
+        d.runtime_version.as_ref().unwrap().evidence,
+        "python 3.11 — .python-version"
+    );
+    assert_eq!(
+        d.postgres.as_ref().unwrap().evidence,
+        "postgres — psycopg in requirements.txt"
+    );
+    assert_eq!(
+        d.redis.as_ref().unwrap().evidence,
+        "redis as a cache — redis in requirements.txt"
+    );
+    assert_eq!(d.voice.as_ref().unwrap().value, VoiceProvider::Twilio);
+    assert!(d.worker.is_none());
+    // And the answers make a valid profile.
+    detected_profile(&d);
+}
+
+#[test]
+fn an_empty_directory_detects_nothing_but_its_name() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("My Service");
+    std::fs::create_dir(&dir).unwrap();
+    let d = detect::detect(&dir);
+    assert_eq!(d.name.as_ref().unwrap().value, "my-service");
+    assert_eq!(d.runtime, None);
+    assert_eq!(d.suggested_preset(), None);
+    assert_eq!(
+        d.assignments(),
+        vec!["service.name=\"my-service\"".to_string()]
+    );
+}
+
+#[test]
+fn broken_manifests_are_skipped_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("package.json"), "{ not json").unwrap();
+    std::fs::write(dir.path().join("pyproject.toml"), "[project\nname=").unwrap();
+    let d = detect::detect(dir.path());
+    assert_eq!(d.runtime, None);
+}

@@ -1,0 +1,299 @@
+//! The interactive `init`, driven through a real pseudo-terminal: the
+//! binary is spawned on a pty (stdin, stdout and stderr all terminals, CI
+//! unset), so dialoguer and console run exactly as they do for a person.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rexpect::process::wait::WaitStatus;
+use rexpect::reader::Options;
+use rexpect::session::{spawn_with_options, PtySession};
+use shipready::lock::Lock;
+
+const TIMEOUT_MS: u64 = 20_000;
+
+fn fixture_copy(name: &str) -> tempfile::TempDir {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/detect")
+        .join(name);
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&src, dir.path());
+    dir
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dest = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dest).unwrap();
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Every file under `dir` with its contents, sorted: "untouched" means equal.
+fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(root: &Path, d: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push((
+                    p.strip_prefix(root).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// `shipready init --dir DIR` on a pty, as a person would run it: no CI.
+fn spawn(dir: &Path, strip_ansi: bool, extra: &[&str]) -> PtySession {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipready"));
+    cmd.arg("init").arg("--dir").arg(dir).args(extra);
+    cmd.current_dir(dir)
+        .env_remove("CI")
+        .env("NO_COLOR", "1")
+        .env("TERM", "xterm-256color");
+    spawn_with_options(
+        cmd,
+        Options {
+            timeout_ms: Some(TIMEOUT_MS),
+            strip_ansi_escape_codes: strip_ansi,
+        },
+    )
+    .expect("spawn shipready on a pty")
+}
+
+/// Wait for `prompt`, then type `keys` (a lone "\r" accepts the default).
+fn answer(p: &mut PtySession, prompt: &str, keys: &str) {
+    if let Err(e) = p.exp_string(prompt) {
+        panic!("waiting for {prompt:?}: {e}");
+    }
+    // Let the prompt switch the terminal to raw mode before typing.
+    std::thread::sleep(std::time::Duration::from_millis(60));
+    p.send(keys).unwrap();
+    p.flush().unwrap();
+}
+
+fn exit_code(p: &PtySession) -> i32 {
+    match p.process().wait().unwrap() {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        other => panic!("unexpected wait status {other:?}"),
+    }
+}
+
+/// The questions for the twilio-voice fixture, in order, after the preset.
+const TWILIO_QUESTIONS: &[&str] = &[
+    "Service name",
+    "Public domain",
+    "Runtime",
+    "Node.js major version",
+    "Port the app listens on",
+    "Start command",
+    "Health check path",
+    "Does it use PostgreSQL?",
+    "Does it use Redis?",
+    "What is Redis to it?",
+    "Does it run a background worker?",
+    "Worker library",
+    "Worker command",
+    "Voice provider",
+    "Webhook path",
+    "WebSocket path",
+    "AWS region",
+];
+
+/// Answer every question with the default except those in `answers`.
+fn run_through(p: &mut PtySession, answers: &[(&str, &str)]) {
+    answer(p, "Start from a preset", "\r");
+    let no_worker = answers.contains(&("Does it run a background worker?", "n"));
+    for q in TWILIO_QUESTIONS {
+        if no_worker && (*q == "Worker library" || *q == "Worker command") {
+            continue;
+        }
+        let keys = answers
+            .iter()
+            .find(|(k, _)| k == q)
+            .map_or("\r", |(_, v)| *v);
+        answer(p, q, keys);
+    }
+}
+
+#[test]
+fn accepting_the_detected_defaults_writes_the_detected_profile() {
+    let dir = fixture_copy("twilio-voice");
+    let mut p = spawn(dir.path(), true, &[]);
+    // The evidence is shown before the first question.
+    p.exp_string("Detected in").unwrap();
+    // (The reader shows bytes as Latin-1, so match around the em dash.)
+    p.exp_string("node 22 ").unwrap();
+    p.exp_string(" engines.node in package.json").unwrap();
+    p.exp_string(" twilio in dependencies of package.json")
+        .unwrap();
+    p.exp_string("Suggested preset: twilio-voice").unwrap();
+    run_through(&mut p, &[("Public domain", "voice.example.com\r")]);
+    // Summary and file list, then the confirmation.
+    p.exp_string("Summary").unwrap();
+    p.exp_string("voice-agent (node 22, port 3000)").unwrap();
+    p.exp_string("shipready.toml").unwrap();
+    answer(&mut p, "Write ", "y");
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 0);
+
+    let lock = Lock::read(dir.path())
+        .unwrap()
+        .expect("shipready.toml written");
+    assert_eq!(lock.preset.as_deref(), Some("twilio-voice"));
+    let prof = lock.profile;
+    assert_eq!(prof.service.name, "voice-agent");
+    assert_eq!(prof.edge.domain, "voice.example.com");
+    assert_eq!(prof.service.runtime_version, "22");
+    assert_eq!(prof.service.start_command, ["node", "dist/server.js"]);
+    assert!(prof.postgres.enabled && prof.redis.enabled && prof.worker.enabled);
+    assert_eq!(prof.worker.command, ["node", "dist/worker.js"]);
+    // The preset's queues survive: detection does not know them.
+    assert_eq!(prof.worker.queues, ["calls", "transcripts"]);
+    assert_eq!(
+        prof.voice.provider,
+        shipready::profile::VoiceProvider::Twilio
+    );
+}
+
+#[test]
+fn a_changed_answer_is_the_one_written() {
+    let dir = fixture_copy("twilio-voice");
+    let mut p = spawn(dir.path(), true, &[]);
+    run_through(
+        &mut p,
+        &[
+            ("Service name", "call-router\r"),
+            ("Public domain", "calls.example.org\r"),
+            ("Port the app listens on", "8080\r"),
+            ("Does it run a background worker?", "n"),
+            ("AWS region", "eu-west-2\r"),
+        ],
+    );
+    p.exp_string("call-router (node 22, port 8080)").unwrap();
+    answer(&mut p, "Write ", "y");
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 0);
+    let prof = Lock::read(dir.path()).unwrap().unwrap().profile;
+    assert_eq!(prof.service.name, "call-router");
+    assert_eq!(prof.edge.domain, "calls.example.org");
+    assert_eq!(prof.service.port, 8080);
+    assert!(!prof.worker.enabled);
+    assert_eq!(prof.aws.region, "eu-west-2");
+}
+
+#[test]
+fn an_invalid_answer_is_re_asked_with_the_rule() {
+    let dir = fixture_copy("twilio-voice");
+    let mut p = spawn(dir.path(), true, &[]);
+    answer(&mut p, "Start from a preset", "\r");
+    answer(&mut p, "Service name", "Voice Agent!\r");
+    p.exp_string("2 to 32 lowercase letters").unwrap();
+    // Asked again (with an empty line): a valid answer moves on.
+    answer(&mut p, "Service name", "voice-agent\r");
+    answer(&mut p, "Public domain", "a.com;rm -rf /\r");
+    p.exp_string("a DNS name such as voice.example.com")
+        .unwrap();
+    answer(&mut p, "Public domain", "voice.example.com\r");
+    answer(&mut p, "Runtime", "\r");
+    answer(&mut p, "Node.js major version", "\r");
+    answer(&mut p, "Port the app listens on", "80\r");
+    p.exp_string("a port from 1024 to 65535").unwrap();
+    answer(&mut p, "Port the app listens on", "3001\r");
+    for q in &TWILIO_QUESTIONS[5..] {
+        answer(&mut p, q, "\r");
+    }
+    answer(&mut p, "Write ", "y");
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 0);
+    let prof = Lock::read(dir.path()).unwrap().unwrap().profile;
+    assert_eq!(prof.service.name, "voice-agent");
+    assert_eq!(prof.edge.domain, "voice.example.com");
+    assert_eq!(prof.service.port, 3001);
+}
+
+#[test]
+fn ctrl_c_writes_nothing_restores_the_cursor_and_exits_non_zero() {
+    // At a Select (which hides the cursor), a text prompt and the final
+    // confirmation.
+    for at in ["Start from a preset", "Public domain", "Write "] {
+        let dir = fixture_copy("twilio-voice");
+        let before_files = snapshot(dir.path());
+        let mut p = spawn(dir.path(), false, &[]);
+        match at {
+            "Public domain" => {
+                answer(&mut p, "Start from a preset", "\r");
+                answer(&mut p, "Service name", "\r");
+            }
+            "Write " => run_through(&mut p, &[("Public domain", "voice.example.com\r")]),
+            _ => {}
+        }
+        // Waiting for the Write prompt itself is done by `answer` above for
+        // the others; here wait for the prompt we interrupt.
+        p.exp_string(at).unwrap_or_else(|e| panic!("{at}: {e}"));
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        p.send_control('c').unwrap();
+        let rest = p.exp_eof().unwrap();
+        let code = exit_code(&p);
+        assert_ne!(code, 0, "Ctrl-C at {at:?} exited 0");
+        assert!(
+            rest.contains("\u{1b}[?25h"),
+            "Ctrl-C at {at:?} left the cursor hidden: {rest:?}"
+        );
+        assert!(rest.contains("nothing was written"), "{at:?}: {rest:?}");
+        assert_eq!(
+            snapshot(dir.path()),
+            before_files,
+            "Ctrl-C at {at:?} changed the directory"
+        );
+    }
+}
+
+#[test]
+fn declining_the_confirmation_writes_nothing() {
+    let dir = fixture_copy("twilio-voice");
+    let before = snapshot(dir.path());
+    let mut p = spawn(dir.path(), true, &[]);
+    run_through(&mut p, &[("Public domain", "voice.example.com\r")]);
+    answer(&mut p, "Write ", "n");
+    p.exp_eof().unwrap();
+    assert_ne!(exit_code(&p), 0);
+    assert_eq!(snapshot(dir.path()), before);
+}
+
+#[test]
+fn ci_set_never_prompts_even_on_a_terminal() {
+    let dir = fixture_copy("twilio-voice");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_shipready"));
+    cmd.args(["init", "--dir"])
+        .arg(dir.path())
+        .env("CI", "true")
+        .env("NO_COLOR", "1");
+    let mut p = spawn_with_options(
+        cmd,
+        Options {
+            timeout_ms: Some(TIMEOUT_MS),
+            strip_ansi_escape_codes: true,
+        },
+    )
+    .unwrap();
+    let out = p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 2, "{out}");
+    assert!(out.contains("edge.domain"), "{out}");
+    assert!(!out.contains("Start from a preset"), "{out}");
+}
