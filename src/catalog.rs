@@ -111,6 +111,9 @@ pub fn ringcentral_fastapi(p: &Profile) -> bool {
 pub fn letsencrypt(p: &Profile) -> bool {
     p.edge.tls == TlsMode::Letsencrypt
 }
+pub fn cors(p: &Profile) -> bool {
+    !p.edge.cors_origins.is_empty()
+}
 pub fn monitoring(p: &Profile) -> bool {
     p.monitoring.enabled
 }
@@ -140,6 +143,76 @@ pub const CATALOG: &[Entry] = &[
         always,
     ),
     // Edge and cache (issue: edge)
+    file(
+        "deploy/nginx/nginx.conf.tera",
+        "deploy/nginx/nginx.conf",
+        always,
+    ),
+    file(
+        "deploy/nginx/conf.d/site.conf.tera",
+        "deploy/nginx/conf.d/site.conf",
+        always,
+    ),
+    file(
+        "deploy/nginx/snippets/security-headers.conf.tera",
+        "deploy/nginx/snippets/security-headers.conf",
+        always,
+    ),
+    file(
+        "deploy/nginx/snippets/proxy.conf.tera",
+        "deploy/nginx/snippets/proxy.conf",
+        always,
+    ),
+    file(
+        "deploy/nginx/snippets/cors.conf.tera",
+        "deploy/nginx/snippets/cors.conf",
+        cors,
+    ),
+    script(
+        "deploy/nginx/start.sh.tera",
+        "deploy/nginx/start.sh",
+        always,
+    ),
+    script(
+        "deploy/nginx/certbot.sh.tera",
+        "deploy/nginx/certbot.sh",
+        letsencrypt,
+    ),
+    script(
+        "deploy/nginx/certbot-deploy-hook.sh.tera",
+        "deploy/nginx/certbot-deploy-hook.sh",
+        letsencrypt,
+    ),
+    file(
+        "deploy/nginx/README.md.tera",
+        "deploy/nginx/README.md",
+        always,
+    ),
+    file(
+        "deploy/redis/redis.conf.tera",
+        "deploy/redis/redis.conf",
+        redis,
+    ),
+    file(
+        "src/webhooks/twilio-signature.cjs.tera",
+        "src/webhooks/twilio-signature.cjs",
+        twilio_node,
+    ),
+    file(
+        "app/webhooks/twilio_signature.py.tera",
+        "app/webhooks/twilio_signature.py",
+        twilio_fastapi,
+    ),
+    file(
+        "src/webhooks/ringcentral-webhook.cjs.tera",
+        "src/webhooks/ringcentral-webhook.cjs",
+        ringcentral_node,
+    ),
+    file(
+        "app/webhooks/ringcentral_webhook.py.tera",
+        "app/webhooks/ringcentral_webhook.py",
+        ringcentral_fastapi,
+    ),
     // AWS (issue: terraform)
     // CI/CD (issue: workflows)
     // Observability and backups (issue: observability)

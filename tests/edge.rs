@@ -1,0 +1,827 @@
+//! The nginx edge: `nginx -t` on every preset's generated configuration, and
+//! a live nginx on loopback (high ports, temp prefix, self-signed
+//! certificate) in front of a small upstream that also speaks WebSocket.
+
+mod common;
+
+use common::{init_preset, init_preset_with, presets, require_tool, Run, DOMAIN};
+use shipready::verify::edge::{nginx_sandbox, NginxPorts, NginxSandbox};
+use std::collections::BTreeMap;
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CORS_ORIGIN: &str = "https://app.example.com";
+
+/// The upstream: HTTP/1.1 keep-alive, echoes the request as JSON, 404 under
+/// /missing, a large body under /big, sets headers the edge must hide or
+/// replace, and answers WebSocket upgrades with an echo.
+const UPSTREAM: &str = r#"
+import base64, hashlib, json, socketserver, sys
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+class Handler(socketserver.StreamRequestHandler):
+    def handle(self):
+        while True:
+            line = self.rfile.readline()
+            if not line:
+                return
+            method, path, _ = line.decode("latin-1").split(" ", 2)
+            headers = {}
+            while True:
+                h = self.rfile.readline().decode("latin-1")
+                if h in ("\r\n", "\n", ""):
+                    break
+                k, v = h.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+            n = int(headers.get("content-length", "0") or 0)
+            body = self.rfile.read(n) if n else b""
+            if headers.get("upgrade", "").lower() == "websocket":
+                accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
+                self.wfile.write(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n" % accept).encode())
+                self.wfile.flush()
+                self.echo()
+                return
+            status = 404 if "missing" in path else 200
+            payload = {"method": method, "path": path, "headers": headers, "body_len": len(body)}
+            if "big" in path:
+                payload["pad"] = "x" * 8192
+            data = json.dumps(payload).encode()
+            self.wfile.write(("HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\nX-Powered-By: Express\r\nX-Frame-Options: SAMEORIGIN\r\nAccess-Control-Allow-Origin: *\r\n\r\n" % (status, len(data))).encode() + data)
+            self.wfile.flush()
+
+    def echo(self):
+        while True:
+            hdr = self.rfile.read(2)
+            if len(hdr) < 2:
+                return
+            op, ln = hdr[0] & 0x0F, hdr[1] & 0x7F
+            if ln == 126:
+                ln = int.from_bytes(self.rfile.read(2), "big")
+            mask = self.rfile.read(4) if hdr[1] & 0x80 else b"\0\0\0\0"
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(self.rfile.read(ln)))
+            if op == 8:
+                return
+            self.wfile.write(bytes([0x80 | op, len(data)]) + data)
+            self.wfile.flush()
+
+class Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"#;
+
+/// WebSocket client over TLS: prints the status line, whether the accept
+/// key is right, and the echoed message.
+const WS_CLIENT: &str = r#"
+import base64, hashlib, json, os, socket, ssl, sys
+port, path, host = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname=host)
+key = base64.b64encode(os.urandom(16)).decode()
+s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nOrigin: https://%s\r\n\r\n" % (path, host, key, host)).encode())
+resp = b""
+while b"\r\n\r\n" not in resp:
+    chunk = s.recv(1)
+    if not chunk:
+        break
+    resp += chunk
+head = resp.decode("latin-1").split("\r\n")
+hdrs = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip() for l in head[1:] if ":" in l}
+want = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest()).decode()
+out = {"status": head[0], "accept_ok": hdrs.get("sec-websocket-accept") == want, "echo": None}
+if " 101 " in head[0] + " ":
+    msg = b"hello media stream"
+    mask = os.urandom(4)
+    s.sendall(bytes([0x81, 0x80 | len(msg)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(msg)))
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            c = s.recv(n - len(b))
+            if not c:
+                break
+            b += c
+        return b
+    h = exact(2)
+    out["echo"] = exact(h[1] & 0x7F).decode()
+print(json.dumps(out))
+"#;
+
+/// nginx in the foreground, stopped by its own pid (TERM, so the master
+/// takes its workers down; KILL if it does not exit).
+struct Nginx(Child);
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn ports() -> NginxPorts {
+    NginxPorts {
+        http: common::free_port(),
+        https: common::free_port(),
+        status: common::free_port(),
+        upstream: common::free_port(),
+    }
+}
+
+fn nginx_t(sandbox: &NginxSandbox) -> (bool, String) {
+    let out = Command::new(require_tool("nginx"))
+        .arg("-t")
+        .args(sandbox.args())
+        .output()
+        .expect("nginx runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn nginx_t_passes_for_every_preset_and_variant() {
+    require_tool("openssl");
+    let mut runs: Vec<(String, Run)> = presets()
+        .into_iter()
+        .map(|p| (p.clone(), init_preset(&p)))
+        .collect();
+    runs.push((
+        "twilio-voice byo + cors".into(),
+        init_preset_with(
+            "twilio-voice",
+            &[
+                "edge.tls=\"byo\"",
+                &format!("edge.cors_origins=[\"{CORS_ORIGIN}\", \"http://localhost:5173\"]"),
+            ],
+        ),
+    ));
+    runs.push((
+        "fastapi-three-tier ringcentral".into(),
+        init_preset_with(
+            "fastapi-three-tier",
+            &[
+                "voice.provider=\"ringcentral\"",
+                "voice.websocket_path=\"/ws\"",
+            ],
+        ),
+    ));
+    for (name, run) in &runs {
+        let sandbox = nginx_sandbox(run.path(), ports()).unwrap();
+        let (ok, log) = nginx_t(&sandbox);
+        assert!(ok, "{name}: nginx -t failed:\n{log}");
+        assert!(log.contains("test is successful"), "{name}: {log}");
+        assert!(!log.contains("[warn]"), "{name}: nginx -t warned:\n{log}");
+    }
+    // The check can fail: a broken directive is reported.
+    let (_, run) = &runs[0];
+    let site = run.path().join("deploy/nginx/conf.d/site.conf");
+    let text = std::fs::read_to_string(&site).unwrap();
+    std::fs::write(
+        &site,
+        text.replace("ssl_session_tickets off;", "ssl_session_tickets maybe;"),
+    )
+    .unwrap();
+    let (ok, _) = nginx_t(&nginx_sandbox(run.path(), ports()).unwrap());
+    assert!(!ok, "nginx -t accepted an invalid directive");
+}
+
+#[test]
+fn tls_settings_follow_mozilla_intermediate() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        let site = run.read("deploy/nginx/conf.d/site.conf");
+        let main = run.read("deploy/nginx/nginx.conf");
+        for needle in [
+            "ssl_protocols TLSv1.2 TLSv1.3;",
+            "ssl_prefer_server_ciphers off;",
+            "ssl_session_timeout 1d;",
+            "ssl_session_cache shared:MozSSL:10m;",
+            "ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;",
+            "return 308 https://",
+            "ssl_reject_handshake on;",
+        ] {
+            assert!(site.contains(needle), "{preset}: site.conf lacks {needle}");
+        }
+        let ciphers = site
+            .lines()
+            .find(|l| l.starts_with("ssl_ciphers "))
+            .unwrap();
+        assert!(
+            ciphers
+                .split([' ', ':', ';'])
+                .all(|c| !c.starts_with("DHE-")),
+            "{preset}: DHE suites need a dhparam file: {ciphers}"
+        );
+        assert!(!site.contains("ssl_stapling on"), "{preset}");
+        assert!(
+            main.contains("server_tokens off;") && main.contains("limit_req_status 429;"),
+            "{preset}"
+        );
+    }
+}
+
+/// Services in compose.prod.yaml with a `ports:` list, and the entries.
+fn published(compose: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let (mut in_services, mut service, mut in_ports) = (false, String::new(), false);
+    for line in compose.lines() {
+        if !line.starts_with(' ') && !line.is_empty() && !line.starts_with('#') {
+            in_services = line == "services:";
+            continue;
+        }
+        if !in_services {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        let t = line.trim();
+        if indent == 2 && t.ends_with(':') && !t.starts_with('#') {
+            service = t.trim_end_matches(':').to_string();
+            in_ports = false;
+        } else if indent == 4 {
+            in_ports = t == "ports:";
+        } else if in_ports && t.starts_with("- ") {
+            out.entry(service.clone())
+                .or_default()
+                .push(t[2..].trim_matches('"').to_string());
+        }
+    }
+    out
+}
+
+#[test]
+fn nginx_is_the_only_service_published_in_production() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        let ports = published(&run.read("compose.prod.yaml"));
+        assert_eq!(
+            ports.get("nginx").cloned().unwrap_or_default(),
+            vec!["80:80".to_string(), "443:443".to_string()],
+            "{preset}"
+        );
+        for (svc, list) in &ports {
+            if svc != "nginx" {
+                // Anything else may only be reachable from the host itself.
+                assert!(
+                    list.iter().all(|p| p.starts_with("127.0.0.1:")),
+                    "{preset}: {svc} publishes {list:?}"
+                );
+            }
+        }
+        assert!(
+            !ports.contains_key("app"),
+            "{preset}: the app must be reached through nginx only"
+        );
+    }
+}
+
+struct Response {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .map(String::as_str)
+    }
+}
+
+struct Live {
+    run: Run,
+    sandbox: NginxSandbox,
+    ports: NginxPorts,
+    _nginx: Nginx,
+    _upstream: common::Server,
+}
+
+impl Live {
+    fn start(run: Run) -> Live {
+        let python = require_tool("python3");
+        let nginx = require_tool("nginx");
+        let ports = ports();
+        let sandbox = nginx_sandbox(run.path(), ports).unwrap();
+        let script = sandbox.prefix().join("upstream.py");
+        std::fs::write(&script, UPSTREAM).unwrap();
+        let upstream = common::Server(
+            Command::new(python)
+                .arg(&script)
+                .arg(ports.upstream.to_string())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_for_port(ports.upstream, "upstream");
+        std::fs::write(
+            sandbox.html_root().join("index.html"),
+            "<!doctype html><title>app</title>\n",
+        )
+        .unwrap();
+        let child = Command::new(nginx)
+            .args(sandbox.args())
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let nginx = Nginx(child);
+        wait_for_port(ports.https, "nginx");
+        wait_for_port(ports.http, "nginx");
+        Live {
+            run,
+            sandbox,
+            ports,
+            _nginx: nginx,
+            _upstream: upstream,
+        }
+    }
+
+    fn curl(&self, extra: &[&str], url_path: &str, https: bool) -> Response {
+        let url = if https {
+            format!("https://{DOMAIN}:{}{url_path}", self.ports.https)
+        } else {
+            format!("http://{DOMAIN}:{}{url_path}", self.ports.http)
+        };
+        let out = Command::new(require_tool("curl"))
+            .args(["-sk", "-i", "--max-time", "10"])
+            .arg("--resolve")
+            .arg(format!("{DOMAIN}:{}:127.0.0.1", self.ports.https))
+            .arg("--resolve")
+            .arg(format!("{DOMAIN}:{}:127.0.0.1", self.ports.http))
+            .args(extra)
+            .arg(&url)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n");
+        let (head, body) = text.split_once("\n\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                panic!(
+                    "no status from {url}: {text:?} {}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Response {
+            status,
+            headers,
+            body: body.to_string(),
+        }
+    }
+
+    fn get(&self, path: &str) -> Response {
+        self.curl(&[], path, true)
+    }
+
+    fn conf(&self, name: &str) -> String {
+        self.run.read(name)
+    }
+}
+
+fn assert_security_headers(r: &Response, what: &str) {
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=63072000; includeSubDomains"),
+        "{what}: {:?}",
+        r.headers
+    );
+    assert!(
+        r.header("content-security-policy")
+            .is_some_and(|v| v.contains("default-src")),
+        "{what}: CSP"
+    );
+    assert_eq!(
+        r.header("x-content-type-options"),
+        Some("nosniff"),
+        "{what}"
+    );
+    assert_eq!(r.header("x-frame-options"), Some("DENY"), "{what}");
+    assert_eq!(
+        r.header("referrer-policy"),
+        Some("strict-origin-when-cross-origin"),
+        "{what}"
+    );
+    assert_eq!(
+        r.header("server"),
+        Some("nginx"),
+        "{what}: the Server header must carry no version"
+    );
+    assert!(
+        r.header("x-powered-by").is_none(),
+        "{what}: X-Powered-By leaked"
+    );
+}
+
+fn s_client(port: u16, version: &str, extra: &[&str]) -> (bool, String) {
+    let out = Command::new(require_tool("openssl"))
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+            "-servername",
+            DOMAIN,
+            version,
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn value_after(text: &str, key: &str) -> u32 {
+    let i = text.find(key).unwrap_or_else(|| panic!("{key} not found")) + key.len();
+    text[i..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+fn live_checks(preset: &str) {
+    let run = init_preset_with(preset, &[&format!("edge.cors_origins=[\"{CORS_ORIGIN}\"]")]);
+    let lock = run.read("shipready.toml");
+    let live = Live::start(run);
+    let main = live.conf("deploy/nginx/nginx.conf");
+    let health = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("health_path = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+
+    // A proxied response: forwarded headers reach the app, the edge's
+    // headers replace the app's, no version, no X-Powered-By.
+    let r = live.get(&health);
+    assert_eq!(r.status, 200, "{preset}: {health} → {}", r.body);
+    assert_security_headers(&r, &format!("{preset} proxied {health}"));
+    let echoed: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let h = &echoed["headers"];
+    assert_eq!(h["x-forwarded-proto"], "https", "{preset}");
+    assert_eq!(h["host"], DOMAIN, "{preset}: Host is the public name");
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1", "{preset}");
+    assert!(
+        h["x-request-id"].as_str().is_some_and(|v| v.len() >= 16),
+        "{preset}: X-Request-ID"
+    );
+    assert_eq!(
+        r.header("x-request-id"),
+        h["x-request-id"].as_str(),
+        "{preset}"
+    );
+
+    // 404s: from the app (proxied) and from nginx itself.
+    let r = live.get("/api/missing-thing");
+    assert_eq!(r.status, 404, "{preset}");
+    let r2 = live.get("/missing/page");
+    let metrics = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("metrics_path = "))
+        .unwrap()
+        .trim_matches('"');
+    let nginx_404 = live.get(metrics);
+    assert_eq!(nginx_404.status, 404, "{preset}: metrics are not public");
+    for (what, resp) in [("app 404", &r), ("nginx 404", &nginx_404)] {
+        assert_security_headers(resp, &format!("{preset} {what}"));
+    }
+    assert!(r2.status == 404 || r2.status == 200, "{preset}");
+    assert_security_headers(&r2, &format!("{preset} /missing/page"));
+
+    // http → https, except the ACME challenge.
+    let r = live.curl(&[], "/some/page?x=1", false);
+    assert!(
+        r.status == 308 || r.status == 301,
+        "{preset}: http gave {}",
+        r.status
+    );
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://{DOMAIN}/some/page?x=1").as_str()),
+        "{preset}"
+    );
+    let challenge = live.sandbox.acme_root().join(".well-known/acme-challenge");
+    std::fs::create_dir_all(&challenge).unwrap();
+    std::fs::write(challenge.join("tok-123"), "tok-123.key-authz").unwrap();
+    let r = live.curl(&[], "/.well-known/acme-challenge/tok-123", false);
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "tok-123.key-authz"),
+        "{preset}: ACME challenge"
+    );
+
+    // TLS versions.
+    let (ok11, out11) = s_client(
+        live.ports.https,
+        "-tls1_1",
+        &["-cipher", "DEFAULT:@SECLEVEL=0"],
+    );
+    assert!(
+        !ok11 && out11.contains("Cipher is (NONE)") && out11.contains("protocol version"),
+        "{preset}: TLS 1.1 was not refused with a protocol_version alert:\n{out11}"
+    );
+    for v in ["1.2", "1.3"] {
+        let (ok, out) = s_client(
+            live.ports.https,
+            &format!("-tls{}", v.replace('.', "_")),
+            &[],
+        );
+        assert!(
+            ok && out.contains(&format!("TLSv{v}")),
+            "{preset}: TLS {v} refused:\n{out}"
+        );
+    }
+    // An unknown name gets no certificate at all.
+    let (ok, _) = s_client(
+        live.ports.https,
+        "-tls1_2",
+        &["-servername", "other.example.org"],
+    );
+    assert!(!ok, "{preset}: a handshake for another name succeeded");
+
+    // HTTP/2 over ALPN, gzip for large JSON.
+    let r = live.curl(
+        &["--http2", "-H", "Accept-Encoding: gzip"],
+        "/api/big",
+        true,
+    );
+    assert_eq!(r.status, 200, "{preset}: /api/big");
+    let raw = Command::new(require_tool("curl"))
+        .args([
+            "-sk",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version}",
+            "--http2",
+            "--resolve",
+        ])
+        .arg(format!("{DOMAIN}:{}:127.0.0.1", live.ports.https))
+        .arg(format!("https://{DOMAIN}:{}{health}", live.ports.https))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&raw.stdout),
+        "2",
+        "{preset}: HTTP/2"
+    );
+    assert_eq!(r.header("content-encoding"), Some("gzip"), "{preset}: gzip");
+
+    // CORS on the API.
+    let pre = ["-X", "OPTIONS", "-H", "Access-Control-Request-Method: POST"];
+    let allowed = live.curl(
+        &[&pre[..], &["-H", &format!("Origin: {CORS_ORIGIN}")]].concat(),
+        "/api/items",
+        true,
+    );
+    assert_eq!(allowed.status, 204, "{preset}: preflight");
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some(CORS_ORIGIN),
+        "{preset}"
+    );
+    assert!(
+        allowed
+            .header("access-control-allow-methods")
+            .is_some_and(|m| m.contains("POST")),
+        "{preset}"
+    );
+    assert_security_headers(&allowed, &format!("{preset} preflight"));
+    let other = live.curl(
+        &[&pre[..], &["-H", "Origin: https://evil.example.net"]].concat(),
+        "/api/items",
+        true,
+    );
+    assert!(
+        other.header("access-control-allow-origin").is_none(),
+        "{preset}: {:?}",
+        other.headers
+    );
+    let get = live.curl(
+        &["-H", "Origin: https://evil.example.net"],
+        "/api/items",
+        true,
+    );
+    assert!(
+        get.header("access-control-allow-origin").is_none(),
+        "{preset}: the app's * must be hidden"
+    );
+
+    // WebSocket upgrade and echo.
+    let ws_path = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("websocket_path = "))
+        .map(|v| v.trim_matches('"').to_string())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "/api/ws".into());
+    let out = Command::new(require_tool("python3"))
+        .arg("-c")
+        .arg(WS_CLIENT)
+        .args([&live.ports.https.to_string(), &ws_path, DOMAIN])
+        .output()
+        .unwrap();
+    let ws: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{preset}: ws client: {e}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        ws["status"].as_str().unwrap().contains(" 101 "),
+        "{preset}: {ws}"
+    );
+    assert_eq!(ws["accept_ok"], true, "{preset}");
+    assert_eq!(ws["echo"], "hello media stream", "{preset}");
+
+    // A burst over the webhook limit (the API limit without webhooks) gets 429.
+    let voice = !lock.contains("provider = \"none\"");
+    let (path, zone) = if voice {
+        let p = lock
+            .lines()
+            .find_map(|l| l.strip_prefix("webhook_path = "))
+            .unwrap()
+            .trim_matches('"')
+            .to_string();
+        (p, "zone=webhooks:10m rate=")
+    } else {
+        ("/api/burst".to_string(), "zone=api:10m rate=")
+    };
+    let rate = value_after(&main, zone);
+    let n = (rate * 2 + 20) * 2;
+    let url = format!("https://{DOMAIN}:{}{path}", live.ports.https);
+    let mut cmd = Command::new(require_tool("curl"));
+    cmd.args([
+        "-sk",
+        "--http1.1",
+        "-w",
+        "%{http_code}\\n",
+        "-d",
+        "CallSid=CA1",
+        "--resolve",
+    ])
+    .arg(format!("{DOMAIN}:{}:127.0.0.1", live.ports.https));
+    for _ in 0..n {
+        // -o applies to one URL each.
+        cmd.args(["-o", "/dev/null"]).arg(&url);
+    }
+    let started = Instant::now();
+    let out = cmd.output().unwrap();
+    let elapsed = started.elapsed();
+    let codes: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let ok = codes.iter().filter(|c| *c == "200").count();
+    let limited = codes.iter().filter(|c| *c == "429").count();
+    assert_eq!(codes.len() as u32, n, "{preset}");
+    assert!(
+        ok > 0 && limited > 0,
+        "{preset}: {n} requests to {path}: {ok}×200, {limited}×429"
+    );
+    eprintln!(
+        "{preset}: burst of {n} POSTs to {path} (rate {rate}/s, burst {}) in {:?}: {ok}×200, {limited}×429",
+        rate * 2,
+        elapsed
+    );
+    if voice {
+        // Webhook bodies are capped at 1 MB.
+        let big = live.sandbox.prefix().join("big.txt");
+        std::fs::write(&big, vec![b'a'; 2 * 1024 * 1024]).unwrap();
+        // Let the limiter refill (one slot takes 1/rate s), then send 2 MB.
+        std::thread::sleep(Duration::from_secs(1));
+        let r = live.curl(
+            &["--http1.1", "--data-binary", &format!("@{}", big.display())],
+            &path,
+            true,
+        );
+        assert_eq!(r.status, 413, "{preset}: 2 MB webhook body");
+        assert_security_headers(&r, &format!("{preset} 413"));
+    }
+
+    // JSON access log lines a pipeline can parse.
+    let log = std::fs::read_to_string(live.sandbox.access_log()).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{preset}: access log line is not JSON ({e}): {l}"))
+        })
+        .collect();
+    assert!(lines.iter().any(|l| l["status"] == 429), "{preset}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["request_id"].as_str().is_some_and(|s| !s.is_empty())),
+        "{preset}"
+    );
+}
+
+#[test]
+fn live_nginx_twilio_voice() {
+    live_checks("twilio-voice");
+}
+
+#[test]
+fn live_nginx_ringcentral_hold_hunter() {
+    live_checks("ringcentral-hold-hunter");
+}
+
+#[test]
+fn live_nginx_node_dashboard() {
+    live_checks("node-dashboard");
+}
+
+#[test]
+fn live_nginx_prisma_voice() {
+    live_checks("prisma-voice");
+}
+
+#[test]
+fn live_nginx_fastapi_three_tier() {
+    live_checks("fastapi-three-tier");
+}
+
+/// The TLS 1.1 refusal above means something only if this client can speak
+/// TLS 1.1: the same config with TLS 1.1 allowed accepts the same command.
+#[test]
+fn tls11_client_control() {
+    let run = init_preset("twilio-voice");
+    let site = run.path().join("deploy/nginx/conf.d/site.conf");
+    let text = std::fs::read_to_string(&site).unwrap();
+    let text = text
+        .replace(
+            "ssl_protocols TLSv1.2 TLSv1.3;",
+            "ssl_protocols TLSv1.1 TLSv1.2 TLSv1.3;",
+        )
+        .replace(
+            "ECDHE-RSA-CHACHA20-POLY1305;",
+            "ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-SHA:@SECLEVEL=0;",
+        );
+    std::fs::write(&site, text).unwrap();
+    let live = Live::start(run);
+    let (ok, out) = s_client(
+        live.ports.https,
+        "-tls1_1",
+        &["-cipher", "DEFAULT:@SECLEVEL=0"],
+    );
+    assert!(
+        ok && out.contains("TLSv1.1"),
+        "the control server refused TLS 1.1, so the client cannot test it:\n{out}"
+    );
+}
+
+#[test]
+fn generated_scripts_pass_shellcheck() {
+    let shellcheck = require_tool("shellcheck");
+    for (preset, sets) in [
+        ("twilio-voice", vec![]),
+        ("node-dashboard", vec!["edge.tls=\"byo\""]),
+    ] {
+        let run = init_preset_with(preset, &sets);
+        let dir = run.path().join("deploy/nginx");
+        let scripts: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sh"))
+            .collect();
+        assert!(!scripts.is_empty());
+        let out = Command::new(&shellcheck).args(&scripts).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{preset}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
