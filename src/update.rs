@@ -230,7 +230,7 @@ pub fn run(args: &UpdateArgs) -> Result<i32, Error> {
     };
 
     if args.dry_run {
-        report(&steps, &args.dir, &lock, templates.version(), true);
+        report(&steps, &args.dir, &lock, &new_lock, templates.version(), true);
         return Ok(code);
     }
     if !writes.is_empty() || !removals.is_empty() {
@@ -239,7 +239,7 @@ pub fn run(args: &UpdateArgs) -> Result<i32, Error> {
     if new_lock != lock {
         apply::write_lock(&args.dir, &new_lock)?;
     }
-    report(&steps, &args.dir, &lock, templates.version(), false);
+    report(&steps, &args.dir, &lock, &new_lock, templates.version(), false);
     Ok(code)
 }
 
@@ -278,7 +278,7 @@ pub fn next_lock(
     lock
 }
 
-fn report(steps: &[Step], dir: &Path, lock: &Lock, version: &str, dry_run: bool) {
+fn report(steps: &[Step], dir: &Path, lock: &Lock, new_lock: &Lock, version: &str, dry_run: bool) {
     let mut out = String::new();
     let listed: Vec<&Step> = steps.iter().filter(|s| s.action != Action::Same).collect();
     let width = listed.iter().map(|s| s.path.len()).max().unwrap_or(0);
@@ -327,6 +327,10 @@ fn report(steps: &[Step], dir: &Path, lock: &Lock, version: &str, dry_run: bool)
             ui::heading(head),
             dir.display()
         ));
+    }
+    if new_lock.profile != lock.profile {
+        let verb = if dry_run { "would record" } else { "records" };
+        out.push_str(&format!("{LOCK_FILE} {verb} the changed profile.\n"));
     }
     let unresolved: Vec<&&Step> = listed
         .iter()
