@@ -73,7 +73,7 @@ impl DriftState {
 pub fn note(change: &FileChange) -> Option<&'static str> {
     match change.state {
         FileState::Untracked => Some("exists, but shipready did not write it"),
-        FileState::Modified
+        FileState::Modified | FileState::Conflicting
             if change
                 .disk
                 .as_deref()
@@ -238,10 +238,7 @@ pub fn run(args: &DiffArgs) -> Result<i32, Error> {
                 )
             })
             .collect(),
-        files: changes
-            .iter()
-            .map(|c| file_drift(c, with_patch))
-            .collect(),
+        files: changes.iter().map(|c| file_drift(c, with_patch)).collect(),
     };
 
     let out = match args.format {
@@ -263,7 +260,10 @@ pub fn run(args: &DiffArgs) -> Result<i32, Error> {
 /// Write to stdout; a closed pipe (`shipready diff | head`) is not an error.
 fn emit(out: &str) -> Result<(), Error> {
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(out.as_bytes()).and_then(|_| stdout.flush()) {
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|_| stdout.flush())
+    {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Error::io("stdout", e)),

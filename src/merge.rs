@@ -155,7 +155,9 @@ mod tests {
 
     #[test]
     fn detects_only_our_markers() {
-        assert!(!has_conflict_markers("<<<<<<< HEAD\nx\n=======\ny\n>>>>>>> b\n"));
+        assert!(!has_conflict_markers(
+            "<<<<<<< HEAD\nx\n=======\ny\n>>>>>>> b\n"
+        ));
         assert!(!has_conflict_markers("=======\n"));
     }
 }

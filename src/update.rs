@@ -230,7 +230,14 @@ pub fn run(args: &UpdateArgs) -> Result<i32, Error> {
     };
 
     if args.dry_run {
-        report(&steps, &args.dir, &lock, &new_lock, templates.version(), true);
+        report(
+            &steps,
+            &args.dir,
+            &lock,
+            &new_lock,
+            templates.version(),
+            true,
+        );
         return Ok(code);
     }
     if !writes.is_empty() || !removals.is_empty() {
@@ -239,7 +246,14 @@ pub fn run(args: &UpdateArgs) -> Result<i32, Error> {
     if new_lock != lock {
         apply::write_lock(&args.dir, &new_lock)?;
     }
-    report(&steps, &args.dir, &lock, &new_lock, templates.version(), false);
+    report(
+        &steps,
+        &args.dir,
+        &lock,
+        &new_lock,
+        templates.version(),
+        false,
+    );
     Ok(code)
 }
 
@@ -310,11 +324,7 @@ fn report(steps: &[Step], dir: &Path, lock: &Lock, new_lock: &Lock, version: &st
     } else {
         format!("templates {} → {version}", lock.template_version)
     };
-    let head = if dry_run {
-        "Would change"
-    } else {
-        "Changed"
-    };
+    let head = if dry_run { "Would change" } else { "Changed" };
     if changed == 0 && listed.iter().all(|s| !s.action.needs_resolution()) && kept == 0 {
         out.push_str(&format!(
             "{} all {same} files match the render ({templates}) in {}.\n",
@@ -398,10 +408,22 @@ mod tests {
         let mine = format!("mine\n{v1}");
         let plan = Plan {
             changes: vec![
-                change("same", FileState::Unchanged, Some(&v1), Some(&v1), Some(&v1)),
+                change(
+                    "same",
+                    FileState::Unchanged,
+                    Some(&v1),
+                    Some(&v1),
+                    Some(&v1),
+                ),
                 change("new", FileState::New, Some(&v1), None, None),
                 change("missing", FileState::Missing, Some(&v1), None, Some(&v1)),
-                change("outdated", FileState::Outdated, Some(&v2), Some(&v1), Some(&v1)),
+                change(
+                    "outdated",
+                    FileState::Outdated,
+                    Some(&v2),
+                    Some(&v1),
+                    Some(&v1),
+                ),
                 change(
                     "crlf",
                     FileState::Outdated,
@@ -409,12 +431,36 @@ mod tests {
                     Some(&v1.replace('\n', "\r\n")),
                     Some(&v1),
                 ),
-                change("mod", FileState::Modified, Some(&v1), Some(&mine), Some(&v1)),
-                change("both", FileState::Conflicting, Some(&v2), Some(&mine), Some(&v1)),
-                change("untracked", FileState::Untracked, Some(&v1), Some("x\n"), None),
+                change(
+                    "mod",
+                    FileState::Modified,
+                    Some(&v1),
+                    Some(&mine),
+                    Some(&v1),
+                ),
+                change(
+                    "both",
+                    FileState::Conflicting,
+                    Some(&v2),
+                    Some(&mine),
+                    Some(&v1),
+                ),
+                change(
+                    "untracked",
+                    FileState::Untracked,
+                    Some(&v1),
+                    Some("x\n"),
+                    None,
+                ),
                 change("gone", FileState::Orphaned, None, None, Some(&v1)),
                 change("orphan", FileState::Orphaned, None, Some(&v1), Some(&v1)),
-                change("orphan-edited", FileState::Orphaned, None, Some(&mine), Some(&v1)),
+                change(
+                    "orphan-edited",
+                    FileState::Orphaned,
+                    None,
+                    Some(&mine),
+                    Some(&v1),
+                ),
             ],
         };
         let s = steps(&plan, "1.1.0");
@@ -435,7 +481,10 @@ mod tests {
                 Action::KeepOrphan,
             ]
         );
-        assert_eq!(s[4].contents.as_deref(), Some(v2.replace('\n', "\r\n").as_str()));
+        assert_eq!(
+            s[4].contents.as_deref(),
+            Some(v2.replace('\n', "\r\n").as_str())
+        );
         assert_eq!(
             s[6].contents.as_deref(),
             Some(format!("mine\n{v1}added by template\n").as_str())
@@ -444,7 +493,11 @@ mod tests {
         for st in &s {
             let writes = matches!(
                 st.action,
-                Action::Create | Action::Restore | Action::Replace | Action::Merge | Action::Conflict
+                Action::Create
+                    | Action::Restore
+                    | Action::Replace
+                    | Action::Merge
+                    | Action::Conflict
             );
             assert_eq!(st.contents.is_some(), writes, "{}", st.path);
         }

@@ -275,7 +275,11 @@ fn clean_tree_has_no_drift_and_update_changes_nothing() {
 
         let before = snapshot(&run);
         let (run, out) = sr_expect(run, &["update"], 0);
-        assert!(out.stdout.contains("Up to date"), "{preset}: {}", out.stdout);
+        assert!(
+            out.stdout.contains("Up to date"),
+            "{preset}: {}",
+            out.stdout
+        );
         assert_eq!(before, snapshot(&run), "{preset}: a no-op update wrote");
     }
 }
@@ -295,8 +299,10 @@ fn edited_file_is_modified_shown_as_a_patch_that_git_applies() {
             out.stdout
         );
         assert!(
-            out.stdout
-                .contains(&format!("diff --git a/{0} b/{0}\n--- a/{0}\n+++ b/{0}\n", t.path)),
+            out.stdout.contains(&format!(
+                "diff --git a/{0} b/{0}\n--- a/{0}\n+++ b/{0}\n",
+                t.path
+            )),
             "{preset}: git headers:\n{}",
             out.stdout
         );
@@ -386,7 +392,10 @@ fn template_upgrade_and_a_non_overlapping_local_edit_are_both_kept() {
             "{preset}: both edits"
         );
         let l = lock(&run);
-        assert_eq!(l.files[&t.path].base, t.new, "{preset}: base is the new render");
+        assert_eq!(
+            l.files[&t.path].base, t.new,
+            "{preset}: base is the new render"
+        );
         // It keeps showing as a local edit, against the new render.
         let (run, out) = sr_expect(run, &["diff", "--templates", &ov, "--stat"], 1);
         assert_eq!(text_states(&out.stdout), one(&t.path, "modified"));
@@ -424,7 +433,8 @@ fn overlapping_edits_leave_labelled_markers_exit_1_and_lose_nothing() {
         );
         assert_eq!(run.read(&t.path), expected, "{preset}: markers");
         assert!(
-            out.stdout.contains("Conflicts remain") && out.stdout.contains(&format!("  - {}", t.path)),
+            out.stdout.contains("Conflicts remain")
+                && out.stdout.contains(&format!("  - {}", t.path)),
             "{preset}: conflicts listed:\n{}",
             out.stdout
         );
@@ -442,7 +452,11 @@ fn overlapping_edits_leave_labelled_markers_exit_1_and_lose_nothing() {
         assert_eq!(states.get(&t.path).map(String::as_str), Some("conflicting"));
         let before = snapshot(&run);
         let (run, _) = sr_expect(run, &["update", "--templates", &ovp], 1);
-        assert_eq!(before, snapshot(&run), "{preset}: unresolved file left alone");
+        assert_eq!(
+            before,
+            snapshot(&run),
+            "{preset}: unresolved file left alone"
+        );
 
         // Resolve by keeping both lines: now a plain local edit.
         write(
@@ -511,7 +525,11 @@ fn files_the_lock_does_not_know_are_new_or_conflicting_never_ignored() {
         let (run, out) = sr_expect(run, &["update"], 0);
         assert!(out.stdout.contains("adopt"), "{}", out.stdout);
         assert_eq!(run.read(&a.path), a.old, "{preset}: created");
-        assert_eq!(run.read(&b.path), theirs, "{preset}: the team's file is kept");
+        assert_eq!(
+            run.read(&b.path),
+            theirs,
+            "{preset}: the team's file is kept"
+        );
         let l = lock(&run);
         assert_eq!(l.files[&a.path].base, a.old);
         assert_eq!(l.files[&b.path].base, b.old);
@@ -528,12 +546,18 @@ fn orphaned_files_are_removed_only_when_untouched() {
         // them, the render does not.
         let mut l = lock(&run);
         let text = "kept by the lock\nonly\n";
-        l.files
-            .insert("old/untouched.conf".into(), shipready::lock::LockedFile::new(text, 0o644));
-        l.files
-            .insert("old/edited.conf".into(), shipready::lock::LockedFile::new(text, 0o644));
-        l.files
-            .insert("old/deleted.conf".into(), shipready::lock::LockedFile::new(text, 0o644));
+        l.files.insert(
+            "old/untouched.conf".into(),
+            shipready::lock::LockedFile::new(text, 0o644),
+        );
+        l.files.insert(
+            "old/edited.conf".into(),
+            shipready::lock::LockedFile::new(text, 0o644),
+        );
+        l.files.insert(
+            "old/deleted.conf".into(),
+            shipready::lock::LockedFile::new(text, 0o644),
+        );
         write(&run, "shipready.toml", &l.to_text());
         std::fs::create_dir_all(run.path().join("old")).unwrap();
         write(&run, "old/untouched.conf", text);
@@ -580,7 +604,8 @@ fn profile_change_with_set_brings_in_and_takes_out_files() {
         let run = init_preset(&preset);
         let start = lock(&run);
         let start_tree = render_with(&start.profile, &templates);
-        let start_paths: BTreeSet<String> = start_tree.files.iter().map(|f| f.path.clone()).collect();
+        let start_paths: BTreeSet<String> =
+            start_tree.files.iter().map(|f| f.path.clone()).collect();
 
         // Every toggle that is a valid profile change and alters the render.
         let mut changes = Vec::new();
@@ -591,10 +616,11 @@ fn profile_change_with_set_brings_in_and_takes_out_files() {
             let set = format!("{key}={}", !on);
             if let Some(p) = with_sets(&start.profile, std::slice::from_ref(&set)) {
                 let tree = render_with(&p, &templates);
-                if tree.files.iter().map(|f| (&f.path, &f.contents)).ne(start_tree
+                if tree
                     .files
                     .iter()
-                    .map(|f| (&f.path, &f.contents)))
+                    .map(|f| (&f.path, &f.contents))
+                    .ne(start_tree.files.iter().map(|f| (&f.path, &f.contents)))
                 {
                     changes.push((set, format!("{key}={on}"), tree));
                 }
@@ -604,7 +630,11 @@ fn profile_change_with_set_brings_in_and_takes_out_files() {
         let port = start.profile.service.port;
         let set = format!("service.port={}", if port == 8081 { 8082 } else { 8081 });
         let p = with_sets(&start.profile, std::slice::from_ref(&set)).expect("a valid port");
-        changes.push((set, format!("service.port={port}"), render_with(&p, &templates)));
+        changes.push((
+            set,
+            format!("service.port={port}"),
+            render_with(&p, &templates),
+        ));
 
         let mut run = run;
         for (set, back, tree) in &changes {
@@ -703,7 +733,12 @@ fn json_report_parses_and_matches_the_text_report() {
         let all = json_states(&v);
         assert_eq!(all.len(), lock(&run).files.len(), "{preset}: every file");
         assert_eq!(drifted(&all), expected, "{preset}");
-        assert_eq!(text_states(&text.stdout), expected, "{preset}:\n{}", text.stdout);
+        assert_eq!(
+            text_states(&text.stdout),
+            expected,
+            "{preset}:\n{}",
+            text.stdout
+        );
         assert_eq!(text_states(&stat.stdout), expected, "{preset}");
         assert_eq!(v["clean"], false);
         assert_eq!(v["template_version"], ov.version.as_str());
@@ -737,7 +772,10 @@ fn json_report_parses_and_matches_the_text_report() {
             &["diff", "--templates", &ovp, "--format", "json", &missing],
             1,
         );
-        assert_eq!(json_states(&json(&one_json.stdout)), one(&missing, "missing"));
+        assert_eq!(
+            json_states(&json(&one_json.stdout)),
+            one(&missing, "missing")
+        );
     }
 }
 
@@ -762,14 +800,26 @@ fn a_lock_from_newer_templates_is_refused_naming_the_version() {
     for preset in presets() {
         let run = init_preset(&preset);
         let mut l = lock(&run);
-        let newer = format!("{}.0.0", embedded_version().split('.').next().unwrap().parse::<u64>().unwrap() + 1);
+        let newer = format!(
+            "{}.0.0",
+            embedded_version()
+                .split('.')
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                + 1
+        );
         l.template_version = newer.clone();
         l.shipready_version = "99.0.0".into();
         write(&run, "shipready.toml", &l.to_text());
         let before = snapshot(&run);
         let (run, out) = sr_expect(run, &["diff"], 2);
         assert!(out.stderr.contains(&newer), "{}", out.stderr);
-        assert!(out.stderr.contains("99.0.0"), "names the shipready to install");
+        assert!(
+            out.stderr.contains("99.0.0"),
+            "names the shipready to install"
+        );
         let (run, out) = sr_expect(run, &["update"], 2);
         assert!(out.stderr.contains(&newer), "{}", out.stderr);
         assert_eq!(before, snapshot(&run), "nothing written");
