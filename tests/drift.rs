@@ -626,15 +626,21 @@ fn profile_change_with_set_brings_in_and_takes_out_files() {
                 }
             }
         }
-        // The port always shows in the rendered files.
+        // The service port shows in the rendered files: another profile
+        // change that always alters the render.
         let port = start.profile.service.port;
-        let set = format!("service.port={}", if port == 8081 { 8082 } else { 8081 });
-        let p = with_sets(&start.profile, std::slice::from_ref(&set)).expect("a valid port");
-        changes.push((
-            set,
-            format!("service.port={port}"),
-            render_with(&p, &templates),
-        ));
+        let (set, p) = [8081u16, 8090, 3001, 5001]
+            .iter()
+            .filter(|p| **p != port)
+            .map(|p| format!("service.port={p}"))
+            .find_map(|set| with_sets(&start.profile, std::slice::from_ref(&set)).map(|p| (set, p)))
+            .expect("some other port is valid");
+        let tree = render_with(&p, &templates);
+        assert_ne!(
+            tree.files, start_tree.files,
+            "{preset}: the port shows in no file"
+        );
+        changes.push((set, format!("service.port={port}"), tree));
 
         let mut run = run;
         for (set, back, tree) in &changes {
@@ -842,19 +848,53 @@ fn errors_exit_2() {
 }
 
 #[test]
-fn no_colour_without_a_terminal_even_without_no_color() {
+fn colour_only_on_a_terminal() {
     let run = init_preset(&presets()[0]);
     let t = pick_target(&run, 1);
     write(&run, &t.path, "changed\n");
     let bin: PathBuf = assert_cmd::cargo::cargo_bin("shipready");
-    let out = std::process::Command::new(bin)
+    let piped = std::process::Command::new(&bin)
         .args(["diff"])
         .current_dir(run.path())
         .env_remove("NO_COLOR")
-        .env_remove("CLICOLOR_FORCE")
+        .env_remove("CI")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(!out.stdout.contains(&0x1b), "escape codes in piped output");
+    assert_eq!(piped.status.code(), Some(1));
+    assert!(
+        !piped.stdout.contains(&0x1b),
+        "escape codes in piped output"
+    );
+
+    // On a terminal (util-linux `script` gives it one) the patch is coloured,
+    // unless NO_COLOR is set.
+    let script = require_tool("script");
+    let on_tty = |no_color: bool| {
+        let mut cmd = std::process::Command::new(&script);
+        cmd.args(["-qec", &format!("{} diff", bin.display()), "/dev/null"])
+            .current_dir(run.path())
+            .env_remove("NO_COLOR")
+            .env_remove("CI")
+            .env("TERM", "xterm-256color");
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_tty(false);
+    assert!(
+        coloured.contains("\x1b[31m-changed"),
+        "no colour on a terminal:\n{coloured}"
+    );
+    let plain = on_tty(true);
+    assert!(!plain.contains('\x1b'), "NO_COLOR is honoured:\n{plain}");
+    assert!(plain.contains("-changed"));
     let _: &Path = run.path();
 }
