@@ -18,6 +18,7 @@ pub mod images;
 pub mod init;
 pub mod interactive;
 pub mod lock;
+pub mod merge;
 pub mod plan;
 pub mod preset;
 pub mod presets_cmd;
