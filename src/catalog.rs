@@ -63,7 +63,6 @@ const fn script(template: &'static str, dest: &'static str, when: fn(&Profile) -
     }
 }
 
-#[allow(dead_code)] // the per-environment Terraform entries use it
 const fn per_env(template: &'static str, dest: &'static str, when: fn(&Profile) -> bool) -> Entry {
     Entry {
         template,
@@ -108,6 +107,9 @@ pub fn ringcentral_node(p: &Profile) -> bool {
 pub fn ringcentral_fastapi(p: &Profile) -> bool {
     p.voice.provider == VoiceProvider::Ringcentral && fastapi(p)
 }
+pub fn sidecars(p: &Profile) -> bool {
+    !p.sidecars.is_empty()
+}
 pub fn letsencrypt(p: &Profile) -> bool {
     p.edge.tls == TlsMode::Letsencrypt
 }
@@ -125,6 +127,7 @@ pub fn monitoring_redis(p: &Profile) -> bool {
 }
 
 /// Every file shipready can write, grouped by area. Order is output order.
+#[rustfmt::skip]
 pub const CATALOG: &[Entry] = &[
     // Container and compose (issue: core)
     file("Dockerfile.node.tera", "Dockerfile", node),
@@ -137,83 +140,41 @@ pub const CATALOG: &[Entry] = &[
     file("compose.yaml.tera", "compose.yaml", always),
     file("compose.prod.yaml.tera", "compose.prod.yaml", always),
     file("secrets/.gitignore.tera", "secrets/.gitignore", always),
-    script(
-        "scripts/init-secrets.sh.tera",
-        "scripts/init-secrets.sh",
-        always,
-    ),
+    script("scripts/init-secrets.sh.tera", "scripts/init-secrets.sh", always),
     // Edge and cache (issue: edge)
-    file(
-        "deploy/nginx/nginx.conf.tera",
-        "deploy/nginx/nginx.conf",
-        always,
-    ),
-    file(
-        "deploy/nginx/conf.d/site.conf.tera",
-        "deploy/nginx/conf.d/site.conf",
-        always,
-    ),
-    file(
-        "deploy/nginx/snippets/security-headers.conf.tera",
-        "deploy/nginx/snippets/security-headers.conf",
-        always,
-    ),
-    file(
-        "deploy/nginx/snippets/proxy.conf.tera",
-        "deploy/nginx/snippets/proxy.conf",
-        always,
-    ),
-    file(
-        "deploy/nginx/snippets/cors.conf.tera",
-        "deploy/nginx/snippets/cors.conf",
-        cors,
-    ),
-    script(
-        "deploy/nginx/start.sh.tera",
-        "deploy/nginx/start.sh",
-        always,
-    ),
-    script(
-        "deploy/nginx/certbot.sh.tera",
-        "deploy/nginx/certbot.sh",
-        letsencrypt,
-    ),
-    script(
-        "deploy/nginx/certbot-deploy-hook.sh.tera",
-        "deploy/nginx/certbot-deploy-hook.sh",
-        letsencrypt,
-    ),
-    file(
-        "deploy/nginx/README.md.tera",
-        "deploy/nginx/README.md",
-        always,
-    ),
-    file(
-        "deploy/redis/redis.conf.tera",
-        "deploy/redis/redis.conf",
-        redis,
-    ),
-    file(
-        "src/webhooks/twilio-signature.cjs.tera",
-        "src/webhooks/twilio-signature.cjs",
-        twilio_node,
-    ),
-    file(
-        "app/webhooks/twilio_signature.py.tera",
-        "app/webhooks/twilio_signature.py",
-        twilio_fastapi,
-    ),
-    file(
-        "src/webhooks/ringcentral-webhook.cjs.tera",
-        "src/webhooks/ringcentral-webhook.cjs",
-        ringcentral_node,
-    ),
-    file(
-        "app/webhooks/ringcentral_webhook.py.tera",
-        "app/webhooks/ringcentral_webhook.py",
-        ringcentral_fastapi,
-    ),
+    file("deploy/nginx/nginx.conf.tera", "deploy/nginx/nginx.conf", always),
+    file("deploy/nginx/conf.d/site.conf.tera", "deploy/nginx/conf.d/site.conf", always),
+    file("deploy/nginx/snippets/security-headers.conf.tera", "deploy/nginx/snippets/security-headers.conf", always),
+    file("deploy/nginx/snippets/proxy.conf.tera", "deploy/nginx/snippets/proxy.conf", always),
+    file("deploy/nginx/snippets/cors.conf.tera", "deploy/nginx/snippets/cors.conf", cors),
+    script("deploy/nginx/start.sh.tera", "deploy/nginx/start.sh", always),
+    script("deploy/nginx/certbot.sh.tera", "deploy/nginx/certbot.sh", letsencrypt),
+    script("deploy/nginx/certbot-deploy-hook.sh.tera", "deploy/nginx/certbot-deploy-hook.sh", letsencrypt),
+    file("deploy/nginx/README.md.tera", "deploy/nginx/README.md", always),
+    file("deploy/redis/redis.conf.tera", "deploy/redis/redis.conf", redis),
+    file("src/webhooks/twilio-signature.cjs.tera", "src/webhooks/twilio-signature.cjs", twilio_node),
+    file("app/webhooks/twilio_signature.py.tera", "app/webhooks/twilio_signature.py", twilio_fastapi),
+    file("src/webhooks/ringcentral-webhook.cjs.tera", "src/webhooks/ringcentral-webhook.cjs", ringcentral_node),
+    file("app/webhooks/ringcentral_webhook.py.tera", "app/webhooks/ringcentral_webhook.py", ringcentral_fastapi),
     // AWS (issue: terraform)
+    file("infra/terraform/README.md.tera", "infra/terraform/README.md", always),
+    file("infra/terraform/versions.tf.tera", "infra/terraform/versions.tf", always),
+    file("infra/terraform/providers.tf.tera", "infra/terraform/providers.tf", always),
+    file("infra/terraform/variables.tf.tera", "infra/terraform/variables.tf", always),
+    file("infra/terraform/kms.tf.tera", "infra/terraform/kms.tf", always),
+    file("infra/terraform/network.tf.tera", "infra/terraform/network.tf", always),
+    file("infra/terraform/security_groups.tf.tera", "infra/terraform/security_groups.tf", always),
+    file("infra/terraform/rds.tf.tera", "infra/terraform/rds.tf", postgres),
+    file("infra/terraform/elasticache.tf.tera", "infra/terraform/elasticache.tf", redis),
+    file("infra/terraform/ecr.tf.tera", "infra/terraform/ecr.tf", always),
+    file("infra/terraform/ecs.tf.tera", "infra/terraform/ecs.tf", always),
+    file("infra/terraform/sidecars.tf.tera", "infra/terraform/sidecars.tf", sidecars),
+    file("infra/terraform/alb.tf.tera", "infra/terraform/alb.tf", always),
+    file("infra/terraform/backups.tf.tera", "infra/terraform/backups.tf", always),
+    file("infra/terraform/github_oidc.tf.tera", "infra/terraform/github_oidc.tf", always),
+    file("infra/terraform/outputs.tf.tera", "infra/terraform/outputs.tf", always),
+    per_env("infra/terraform/environments/{env}.tfvars.tera", "infra/terraform/environments/{env}.tfvars", always),
+    per_env("infra/terraform/environments/{env}.s3.tfbackend.tera", "infra/terraform/environments/{env}.s3.tfbackend", always),
     // CI/CD (issue: workflows)
     // Observability and backups (issue: observability)
     // Load testing (issue: loadtest)

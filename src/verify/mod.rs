@@ -10,6 +10,7 @@
 
 mod container;
 pub mod edge;
+pub mod terraform;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,6 +46,9 @@ pub const VALIDATORS: &[Validator] = &[
     container::YAMLLINT,
     edge::NGINX,
     edge::REDIS,
+    terraform::FMT,
+    terraform::HCL_PARSE,
+    terraform::CHECKOV,
 ];
 
 /// One line of the report.
