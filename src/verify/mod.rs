@@ -9,6 +9,7 @@
 //! `--strict`, so a missing validator can never pass silently).
 
 mod container;
+mod monitoring;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,8 +39,16 @@ pub enum Outcome {
 }
 
 /// Every validator shipready knows, in report order.
-pub const VALIDATORS: &[Validator] =
-    &[container::HADOLINT, container::COMPOSE, container::YAMLLINT];
+pub const VALIDATORS: &[Validator] = &[
+    container::HADOLINT,
+    container::COMPOSE,
+    container::YAMLLINT,
+    monitoring::PROMTOOL_RULES,
+    monitoring::PROMTOOL_TESTS,
+    monitoring::PROMTOOL_CONFIG,
+    monitoring::AMTOOL,
+    monitoring::SHELLCHECK,
+];
 
 /// One line of the report.
 #[derive(Debug, Clone)]
