@@ -328,6 +328,11 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
         // Back up: the database name comes from the profile, not the environment.
         let mut backup = script(root, "backup-postgres.sh");
         pg.env(&mut backup);
+        if tested == 1 {
+            // The command-prefix path the systemd unit uses (docker compose
+            // exec there); `env` runs the same tools and passes stdin along.
+            backup.env("PG_EXEC", "env LC_ALL=C");
+        }
         backup
             .arg(&dest)
             .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
@@ -582,6 +587,9 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
         let metrics = work.path().join("metrics");
         std::fs::create_dir(&metrics).unwrap();
         let mut backup = script(root, "backup-redis.sh");
+        if tested == 1 {
+            backup.env("REDIS_EXEC", "env LC_ALL=C");
+        }
         backup
             .arg(&dest)
             .env("REDIS_PORT", port.to_string())
