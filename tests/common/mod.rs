@@ -13,10 +13,7 @@ pub const DOMAIN: &str = "voice.example.com";
 
 /// Every preset name, read from the binary's own list.
 pub fn presets() -> Vec<String> {
-    shipready::preset::Preset::all()
-        .into_iter()
-        .map(|p| p.name)
-        .collect()
+    shipready::preset::Preset::all().into_iter().map(|p| p.name).collect()
 }
 
 /// A CLI run over a temp dir: args in, exit code and files out.
@@ -42,11 +39,7 @@ impl Run {
     }
 
     pub fn in_dir(dir: TempDir) -> Run {
-        Run {
-            dir,
-            args: Vec::new(),
-            env: Vec::new(),
-        }
+        Run { dir, args: Vec::new(), env: Vec::new() }
     }
 
     pub fn args<I, S>(mut self, args: I) -> Run
@@ -70,10 +63,7 @@ impl Run {
     /// Run the binary with the temp dir as working directory.
     pub fn run(&self) -> Output {
         let mut cmd = Command::cargo_bin("shipready").expect("binary built");
-        cmd.current_dir(self.dir.path())
-            .args(&self.args)
-            .env("NO_COLOR", "1")
-            .env("CI", "true");
+        cmd.current_dir(self.dir.path()).args(&self.args).env("NO_COLOR", "1").env("CI", "true");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -116,38 +106,21 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
         if e.file_type().expect("type").is_dir() {
             walk(root, &p, out);
         } else {
-            out.push(
-                p.strip_prefix(root)
-                    .unwrap()
-                    .to_string_lossy()
-                    .replace('\\', "/"),
-            );
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().replace('\\', "/"));
         }
     }
 }
 
 /// `shipready init --preset NAME --set domain=...` into a fresh temp dir.
 pub fn init_preset(preset: &str) -> Run {
-    let run = Run::new().args([
-        "init",
-        "--preset",
-        preset,
-        "--set",
-        &format!("domain={DOMAIN}"),
-    ]);
+    let run = Run::new().args(["init", "--preset", preset, "--set", &format!("domain={DOMAIN}")]);
     run.expect(0);
     run
 }
 
 /// Same, with extra `--set` answers.
 pub fn init_preset_with(preset: &str, sets: &[&str]) -> Run {
-    let mut args = vec![
-        "init".to_string(),
-        "--preset".into(),
-        preset.into(),
-        "--set".into(),
-        format!("domain={DOMAIN}"),
-    ];
+    let mut args = vec!["init".to_string(), "--preset".into(), preset.into(), "--set".into(), format!("domain={DOMAIN}")];
     for s in sets {
         args.push("--set".into());
         args.push(s.to_string());
@@ -163,12 +136,7 @@ pub fn require_tool(name: &str) -> PathBuf {
     if let Some(p) = shipready::verify::which(name) {
         return p;
     }
-    for dir in [
-        "/usr/lib/postgresql/17/bin",
-        "/usr/lib/postgresql/16/bin",
-        "/usr/lib/postgresql/15/bin",
-        "/usr/sbin",
-    ] {
+    for dir in ["/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin", "/usr/sbin"] {
         let p = Path::new(dir).join(name);
         if p.exists() {
             return p;
@@ -183,11 +151,7 @@ pub fn require_tool(name: &str) -> PathBuf {
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests
 /// that start one server each).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A child process killed (by its own pid) when dropped.
