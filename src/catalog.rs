@@ -7,7 +7,7 @@
 //! the profile, so the table reads as a sentence: "deploy/redis/redis.conf,
 //! when the profile has Redis".
 
-use crate::profile::{Profile, Runtime, TlsMode, VoiceProvider};
+use crate::profile::{Profile, RedisRole, Runtime, TlsMode, VoiceProvider};
 
 /// Unix permission bits of a generated file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +125,16 @@ pub fn monitoring_postgres(p: &Profile) -> bool {
 pub fn monitoring_redis(p: &Profile) -> bool {
     p.monitoring.enabled && p.redis.enabled
 }
+pub fn backups(p: &Profile) -> bool {
+    p.postgres.enabled || p.redis.enabled
+}
+/// Stores whose loss loses data: Postgres, and Redis unless it is a cache.
+pub fn scheduled_backups(p: &Profile) -> bool {
+    p.postgres.enabled || (p.redis.enabled && p.redis.role != RedisRole::Cache)
+}
+pub fn monitoring_backups(p: &Profile) -> bool {
+    p.monitoring.enabled && scheduled_backups(p)
+}
 
 /// Every file shipready can write, grouped by area. Order is output order.
 #[rustfmt::skip]
@@ -177,6 +187,117 @@ pub const CATALOG: &[Entry] = &[
     per_env("infra/terraform/environments/{env}.s3.tfbackend.tera", "infra/terraform/environments/{env}.s3.tfbackend", always),
     // CI/CD (issue: workflows)
     // Observability and backups (issue: observability)
+    file(
+        "monitoring/prometheus/prometheus.yml.tera",
+        "monitoring/prometheus/prometheus.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/prometheus/rules/app.yml.tera",
+        "monitoring/prometheus/rules/app.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/prometheus/rules/host.yml.tera",
+        "monitoring/prometheus/rules/host.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/prometheus/rules/postgres.yml.tera",
+        "monitoring/prometheus/rules/postgres.yml",
+        monitoring_postgres,
+    ),
+    file(
+        "monitoring/prometheus/rules/redis.yml.tera",
+        "monitoring/prometheus/rules/redis.yml",
+        monitoring_redis,
+    ),
+    file(
+        "monitoring/prometheus/rules/backup.yml.tera",
+        "monitoring/prometheus/rules/backup.yml",
+        monitoring_backups,
+    ),
+    file(
+        "monitoring/prometheus/tests/app.test.yml.tera",
+        "monitoring/prometheus/tests/app.test.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/prometheus/tests/host.test.yml.tera",
+        "monitoring/prometheus/tests/host.test.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/prometheus/tests/postgres.test.yml.tera",
+        "monitoring/prometheus/tests/postgres.test.yml",
+        monitoring_postgres,
+    ),
+    file(
+        "monitoring/prometheus/tests/redis.test.yml.tera",
+        "monitoring/prometheus/tests/redis.test.yml",
+        monitoring_redis,
+    ),
+    file(
+        "monitoring/prometheus/tests/backup.test.yml.tera",
+        "monitoring/prometheus/tests/backup.test.yml",
+        monitoring_backups,
+    ),
+    file(
+        "monitoring/alertmanager/alertmanager.yml.tera",
+        "monitoring/alertmanager/alertmanager.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/blackbox/blackbox.yml.tera",
+        "monitoring/blackbox/blackbox.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/grafana/provisioning/datasources/prometheus.yml.tera",
+        "monitoring/grafana/provisioning/datasources/prometheus.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/grafana/provisioning/dashboards/dashboards.yml.tera",
+        "monitoring/grafana/provisioning/dashboards/dashboards.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/grafana/provisioning/dashboards/service.json.tera",
+        "monitoring/grafana/provisioning/dashboards/service.json",
+        monitoring,
+    ),
+    script(
+        "scripts/backup-postgres.sh.tera",
+        "scripts/backup-postgres.sh",
+        postgres,
+    ),
+    script(
+        "scripts/restore-postgres.sh.tera",
+        "scripts/restore-postgres.sh",
+        postgres,
+    ),
+    script(
+        "scripts/backup-redis.sh.tera",
+        "scripts/backup-redis.sh",
+        redis,
+    ),
+    script(
+        "scripts/verify-backup.sh.tera",
+        "scripts/verify-backup.sh",
+        backups,
+    ),
+    file(
+        "deploy/systemd/backup.service.tera",
+        "deploy/systemd/backup.service",
+        scheduled_backups,
+    ),
+    file(
+        "deploy/systemd/backup.timer.tera",
+        "deploy/systemd/backup.timer",
+        scheduled_backups,
+    ),
+    file("docs/RUNBOOK.md.tera", "docs/RUNBOOK.md", always),
     // Load testing (issue: loadtest)
 ];
 

@@ -152,10 +152,19 @@ fn init_secrets_creates_files_once_and_never_overwrites() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(run.path().join("secrets/redis_password"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o077, 0, "secret files are private");
+        // A private directory; files the containers' own users can read.
+        let mode = |p: &str| {
+            std::fs::metadata(run.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode("secrets"), 0o700, "the secrets directory is private");
+        assert_eq!(
+            mode("secrets/redis_password"),
+            0o644,
+            "non-root containers read the bind-mounted file"
+        );
     }
 }

@@ -10,6 +10,7 @@
 
 mod container;
 pub mod edge;
+mod monitoring;
 pub mod terraform;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +50,11 @@ pub const VALIDATORS: &[Validator] = &[
     terraform::FMT,
     terraform::HCL_PARSE,
     terraform::CHECKOV,
+    monitoring::PROMTOOL_RULES,
+    monitoring::PROMTOOL_TESTS,
+    monitoring::PROMTOOL_CONFIG,
+    monitoring::AMTOOL,
+    monitoring::SHELLCHECK,
 ];
 
 /// One line of the report.
