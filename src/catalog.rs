@@ -142,6 +142,21 @@ pub const CATALOG: &[Entry] = &[
     // Edge and cache (issue: edge)
     // AWS (issue: terraform)
     // CI/CD (issue: workflows)
+    file(
+        ".github/workflows/ci.yml.tera",
+        ".github/workflows/ci.yml",
+        always,
+    ),
+    file(
+        ".github/workflows/deploy.yml.tera",
+        ".github/workflows/deploy.yml",
+        always,
+    ),
+    file(
+        ".github/workflows/terraform.yml.tera",
+        ".github/workflows/terraform.yml",
+        always,
+    ),
     // Observability and backups (issue: observability)
     // Load testing (issue: loadtest)
 ];

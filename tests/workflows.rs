@@ -1,0 +1,889 @@
+//! The GitHub Actions workflows, for every preset: the real linters pass
+//! (actionlint with shellcheck, yamllint), and the hardening rules of
+//! STANDARDS.md hold, checked on the parsed YAML. Each hardening check is
+//! also shown to fail on a workflow that breaks its rule.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{init_preset, init_preset_with, presets, require_tool, Run, DOMAIN};
+use serde_norway::Value;
+
+/// Stricter than the generated `.yamllint.yaml`: long lines are errors.
+const YAMLLINT_CONFIG: &str = "{extends: default, rules: {line-length: {max: 160}, \
+     truthy: {check-keys: false}, document-start: disable}}";
+
+const CHECKOUT: &str = "actions/checkout@";
+const AWS_CREDENTIALS: &str = "aws-actions/configure-aws-credentials@";
+
+struct Workflow {
+    path: String,
+    text: String,
+}
+
+/// Every workflow file the run generated.
+fn workflows(run: &Run) -> Vec<Workflow> {
+    let found: Vec<Workflow> = run
+        .files()
+        .into_iter()
+        .filter(|p| {
+            p.starts_with(".github/workflows/") && (p.ends_with(".yml") || p.ends_with(".yaml"))
+        })
+        .map(|path| Workflow {
+            text: run.read(&path),
+            path,
+        })
+        .collect();
+    for name in ["ci.yml", "deploy.yml", "terraform.yml"] {
+        assert!(
+            found
+                .iter()
+                .any(|w| w.path == format!(".github/workflows/{name}")),
+            "{name} was not generated"
+        );
+    }
+    found
+}
+
+fn parse(text: &str) -> Value {
+    serde_norway::from_str(text).unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"))
+}
+
+fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_mapping().and_then(|m| m.get(key))
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    get(v, key).and_then(Value::as_str)
+}
+
+fn jobs(doc: &Value) -> Vec<(String, &Value)> {
+    get(doc, "jobs")
+        .and_then(Value::as_mapping)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.as_str().unwrap_or_default().to_string(), v))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn steps(job: &Value) -> Vec<&Value> {
+    get(job, "steps")
+        .and_then(Value::as_sequence)
+        .map(|s| s.iter().collect())
+        .unwrap_or_default()
+}
+
+fn is_hex40(s: &str) -> bool {
+    s.len() == 40
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+/// `owner/repo[/path]@<40 hex>`; a local action (`./x`) is in the repo.
+fn is_pinned(uses: &str) -> bool {
+    if uses.starts_with("./") {
+        return true;
+    }
+    if let Some(image) = uses.strip_prefix("docker://") {
+        return image
+            .split_once("@sha256:")
+            .is_some_and(|(_, d)| d.len() == 64 && d.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+    match uses.split_once('@') {
+        Some((name, sha)) => {
+            name.split('/').filter(|s| !s.is_empty()).count() >= 2 && is_hex40(sha)
+        }
+        None => false,
+    }
+}
+
+/// Expressions (`${{ ... }}`) in a string.
+fn expressions(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${{") {
+        let after = &rest[start..];
+        let end = after.find("}}").map_or(after.len(), |e| e + 2);
+        out.push(after[..end].to_string());
+        rest = &after[end..];
+    }
+    out
+}
+
+/// Contexts an attacker can write: an expression with one of these inside a
+/// script is a template injection.
+const UNTRUSTED: &[&str] = &[
+    "github.event",
+    "github.head_ref",
+    "inputs.",
+    "github.event_name",
+];
+
+/// Every broken hardening rule of one workflow, as readable sentences.
+fn hardening_problems(name: &str, text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let doc = parse(text);
+
+    let lowered = text.to_ascii_lowercase();
+    for key in [
+        "aws_access_key",
+        "aws-access-key",
+        "aws_secret_access_key",
+        "aws-secret-access-key",
+    ] {
+        if lowered.contains(key) {
+            problems.push(format!(
+                "{name}: mentions {key}: AWS is reached through OIDC only"
+            ));
+        }
+    }
+
+    // Workflow-level permissions: read-only.
+    match get(&doc, "permissions") {
+        None => problems.push(format!("{name}: no top-level permissions")),
+        Some(p) => match p.as_mapping() {
+            Some(m) => {
+                for (k, v) in m {
+                    let (k, v) = (k.as_str().unwrap_or("?"), v.as_str().unwrap_or("?"));
+                    if !(k == "contents" && v == "read") {
+                        problems.push(format!(
+                            "{name}: top-level permissions grant {k}: {v} (only contents: read)"
+                        ));
+                    }
+                }
+            }
+            None => problems.push(format!(
+                "{name}: top-level permissions is {p:?}, not a map (write-all/read-all are too wide)"
+            )),
+        },
+    }
+
+    // Every text line that `uses:` an action carries the release as a comment.
+    for line in text.lines() {
+        let t = line.trim_start().trim_start_matches("- ");
+        if let Some(value) = t.strip_prefix("uses:") {
+            let value = value.trim();
+            let (reference, comment) = value.split_once('#').unwrap_or((value, ""));
+            if !reference.trim().starts_with("./") && comment.trim().is_empty() {
+                problems.push(format!("{name}: `{}` has no release comment", line.trim()));
+            }
+        }
+    }
+
+    let top_concurrency = get(&doc, "concurrency").is_some();
+    let all_jobs = jobs(&doc);
+    if all_jobs.is_empty() {
+        problems.push(format!("{name}: no jobs"));
+    }
+    for (id, job) in &all_jobs {
+        let mut uses_aws = false;
+        if let Some(u) = str_of(job, "uses") {
+            if !is_pinned(u) {
+                problems.push(format!(
+                    "{name}: job {id} uses {u}, not pinned to a commit SHA"
+                ));
+            }
+        }
+        if !top_concurrency && get(job, "concurrency").is_none() {
+            problems.push(format!(
+                "{name}: job {id} has no concurrency group (nor has the workflow)"
+            ));
+        }
+        for step in steps(job) {
+            if let Some(u) = str_of(step, "uses") {
+                if !is_pinned(u) {
+                    problems.push(format!(
+                        "{name}: job {id} uses {u}, not pinned to a 40-hex commit SHA"
+                    ));
+                }
+                if u.starts_with(CHECKOUT) {
+                    let persist = get(step, "with").and_then(|w| get(w, "persist-credentials"));
+                    let off = matches!(persist, Some(Value::Bool(false)))
+                        || persist.and_then(Value::as_str) == Some("false");
+                    if !off {
+                        problems.push(format!(
+                            "{name}: job {id} checks out without persist-credentials: false"
+                        ));
+                    }
+                }
+                if u.starts_with(AWS_CREDENTIALS) {
+                    uses_aws = true;
+                }
+            }
+            if let Some(script) = str_of(step, "run") {
+                for e in expressions(script) {
+                    let kind = if UNTRUSTED.iter().any(|u| e.contains(u)) {
+                        "an untrusted expression"
+                    } else {
+                        "an expression"
+                    };
+                    problems.push(format!(
+                        "{name}: job {id} expands {kind} {e} inside run: (pass it through env:)"
+                    ));
+                }
+            }
+        }
+        match get(job, "permissions") {
+            None => problems.push(format!("{name}: job {id} has no permissions")),
+            Some(p) => match p.as_mapping() {
+                None => problems.push(format!("{name}: job {id} permissions {p:?} are not a map")),
+                Some(m) => {
+                    let mut id_token = false;
+                    for (k, v) in m {
+                        let (k, v) = (k.as_str().unwrap_or("?"), v.as_str().unwrap_or("?"));
+                        match (k, v) {
+                            (_, "read" | "none") => {}
+                            ("id-token", "write") => id_token = true,
+                            _ => problems.push(format!("{name}: job {id} widens {k}: {v}")),
+                        }
+                    }
+                    if id_token && !uses_aws {
+                        problems.push(format!(
+                            "{name}: job {id} has id-token: write but does not assume an AWS role"
+                        ));
+                    }
+                    if uses_aws && !id_token {
+                        problems.push(format!(
+                            "{name}: job {id} assumes an AWS role without id-token: write"
+                        ));
+                    }
+                }
+            },
+        }
+    }
+    problems
+}
+
+fn actionlint(root: &Path, file: &str) {
+    let actionlint = require_tool("actionlint");
+    let shellcheck = require_tool("shellcheck");
+    let out = Command::new(actionlint)
+        .current_dir(root)
+        .args(["-no-color", "-pyflakes="])
+        .arg(format!("-shellcheck={}", shellcheck.display()))
+        .arg(file)
+        .output()
+        .expect("actionlint runs");
+    assert!(
+        out.status.success(),
+        "actionlint {file}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn yamllint(root: &Path, file: &str) {
+    let out = Command::new(require_tool("yamllint"))
+        .current_dir(root)
+        .args(["--strict", "--format", "parsable", "-d", YAMLLINT_CONFIG])
+        .arg(file)
+        .output()
+        .expect("yamllint runs");
+    assert!(
+        out.status.success(),
+        "yamllint {file}:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_workflow_of_every_preset_passes_actionlint_and_yamllint() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        for w in workflows(&run) {
+            actionlint(run.path(), &w.path);
+            yamllint(run.path(), &w.path);
+        }
+    }
+}
+
+#[test]
+fn verify_runs_actionlint_on_every_workflow() {
+    require_tool("actionlint");
+    require_tool("shellcheck");
+    let run = init_preset("twilio-voice");
+    let files = run.files();
+    let paths: Vec<&str> = files.iter().map(String::as_str).collect();
+    let findings: Vec<_> = shipready::verify::check(run.path(), &paths)
+        .into_iter()
+        .filter(|f| f.validator == "actionlint")
+        .collect();
+    let targets: Vec<&str> = findings.iter().map(|f| f.target.as_str()).collect();
+    for name in ["ci.yml", "deploy.yml", "terraform.yml"] {
+        assert!(
+            targets.contains(&format!(".github/workflows/{name}").as_str()),
+            "verify did not lint {name}: {targets:?}"
+        );
+    }
+    for f in &findings {
+        assert!(
+            matches!(f.result, Ok(shipready::verify::Outcome::Pass)),
+            "{}: {:?}",
+            f.target,
+            f.result
+        );
+    }
+
+    // And it reports a broken workflow.
+    let broken = run.path().join(".github/workflows/ci.yml");
+    let text = std::fs::read_to_string(&broken).unwrap();
+    std::fs::write(
+        &broken,
+        text.replace("runs-on: ubuntu-24.04", "runs-on: ${{ nope.x }}"),
+    )
+    .unwrap();
+    let failed = shipready::verify::check(run.path(), &[".github/workflows/ci.yml"])
+        .into_iter()
+        .any(|f| {
+            f.validator == "actionlint"
+                && matches!(f.result, Ok(shipready::verify::Outcome::Fail(_)))
+        });
+    assert!(
+        failed,
+        "actionlint passed a workflow with an undefined context"
+    );
+}
+
+#[test]
+fn every_workflow_of_every_preset_is_hardened() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        for w in workflows(&run) {
+            let problems = hardening_problems(&w.path, &w.text);
+            assert!(problems.is_empty(), "{preset}:\n{}", problems.join("\n"));
+        }
+    }
+}
+
+/// Each rule, broken on purpose, is reported: the checks above can fail.
+#[test]
+fn the_hardening_checks_catch_each_violation() {
+    let run = init_preset("twilio-voice");
+    let deploy = run.read(".github/workflows/deploy.yml");
+    let ci = run.read(".github/workflows/ci.yml");
+    assert!(hardening_problems("deploy.yml", &deploy).is_empty());
+
+    let expect = |what: &str, text: &str, needle: &str| {
+        let problems = hardening_problems(what, text);
+        assert!(
+            problems.iter().any(|p| p.contains(needle)),
+            "{what}: expected a problem containing {needle:?}, got {problems:?}"
+        );
+    };
+
+    // A tag instead of a commit.
+    let sha = "de0fac2e4500dabe0009e67214ff5f5447ce83dd";
+    assert!(ci.contains(sha));
+    expect("tag", &ci.replacen(sha, "v6", 1), "not pinned");
+    // A short SHA.
+    expect("short sha", &ci.replacen(sha, &sha[..12], 1), "not pinned");
+    // No release comment.
+    expect(
+        "comment",
+        &ci.replacen("  # v6.0.2", "", 1),
+        "no release comment",
+    );
+    // No top-level permissions, or a write-all one.
+    let no_top = ci.replacen("permissions:\n  contents: read\n", "", 1);
+    assert_ne!(no_top, ci);
+    expect("no top", &no_top, "no top-level permissions");
+    expect(
+        "write-all",
+        &ci.replacen(
+            "permissions:\n  contents: read\n",
+            "permissions: write-all\n",
+            1,
+        ),
+        "not a map",
+    );
+    // A job without permissions, and one widening beyond id-token.
+    let job_perm = "    permissions:\n      contents: read\n";
+    expect(
+        "job without",
+        &ci.replacen(job_perm, "", 1),
+        "has no permissions",
+    );
+    expect(
+        "job widens",
+        &ci.replacen(job_perm, "    permissions:\n      contents: write\n", 1),
+        "widens contents: write",
+    );
+    // id-token where no AWS role is assumed.
+    expect(
+        "id-token",
+        &ci.replacen(
+            job_perm,
+            "    permissions:\n      contents: read\n      id-token: write\n",
+            1,
+        ),
+        "does not assume an AWS role",
+    );
+    // AWS access keys, in any spelling.
+    expect(
+        "access key",
+        &deploy.replacen(
+            "role-to-assume: ${{ vars.AWS_DEPLOY_ROLE_ARN }}",
+            "aws-access-key-id: ${{ secrets.AWS_ACCESS_KEY_ID }}",
+            1,
+        ),
+        "mentions",
+    );
+    expect(
+        "access key env",
+        &format!("{ci}# AWS_ACCESS_KEY_ID\n"),
+        "mentions aws_access_key",
+    );
+    // Untrusted input expanded inside a script.
+    for injected in [
+        "${{ github.event.pull_request.title }}",
+        "${{ github.head_ref }}",
+        "${{ inputs.ref }}",
+    ] {
+        let text = ci.replacen("run: npm test", &format!("run: echo \"{injected}\""), 1);
+        assert_ne!(text, ci);
+        expect("injection", &text, "an untrusted expression");
+    }
+    // Checkout keeping the token.
+    expect(
+        "persist",
+        &ci.replacen("persist-credentials: false", "persist-credentials: true", 1),
+        "persist-credentials",
+    );
+    // No concurrency anywhere.
+    let no_concurrency = ci.replacen(
+        "concurrency:\n  group: ci-${{ github.ref }}\n  cancel-in-progress: ${{ github.event_name == 'pull_request' }}\n",
+        "",
+        1,
+    );
+    assert_ne!(no_concurrency, ci);
+    expect("concurrency", &no_concurrency, "no concurrency group");
+}
+
+/// All pins are made in templates/_partials/actions.tera: no workflow
+/// template names an action reference of its own, and every pin there is a
+/// 40-hex commit with its release in a comment.
+#[test]
+fn action_pins_live_in_one_partial() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let partial = std::fs::read_to_string(root.join("_partials/actions.tera")).unwrap();
+    let mut pinned = Vec::new();
+    for line in partial
+        .lines()
+        .filter(|l| l.contains("macro ") && l.contains('@'))
+    {
+        let body = line.split("%}").nth(1).unwrap().split("{%").next().unwrap();
+        let (reference, comment) = body.split_once("  # ").expect("a release comment");
+        assert!(is_pinned(reference), "{reference} is not a commit pin");
+        assert!(
+            comment.starts_with('v'),
+            "{reference}: release comment {comment:?}"
+        );
+        pinned.push(reference.to_string());
+    }
+    assert!(pinned.len() >= 6, "{pinned:?}");
+
+    let dir = root.join(".github/workflows");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for line in text.lines() {
+            let t = line.trim_start().trim_start_matches("- ");
+            if let Some(v) = t.strip_prefix("uses:") {
+                assert!(
+                    v.trim().starts_with("{{ actions::") || v.trim().starts_with("./"),
+                    "{}: `{}` does not take its pin from _partials/actions.tera",
+                    path.display(),
+                    line.trim()
+                );
+            }
+            assert!(
+                !line
+                    .split('@')
+                    .skip(1)
+                    .any(|s| s.len() >= 40 && is_hex40(&s[..40])),
+                "{}: a literal pin `{}`",
+                path.display(),
+                line.trim()
+            );
+        }
+    }
+
+    // The rendered workflows use exactly those pins.
+    let run = init_preset("fastapi-three-tier");
+    for w in workflows(&run) {
+        for line in w.text.lines() {
+            if let Some(v) = line
+                .trim_start()
+                .trim_start_matches("- ")
+                .strip_prefix("uses:")
+            {
+                let reference = v.split('#').next().unwrap().trim();
+                assert!(
+                    pinned.iter().any(|p| p == reference),
+                    "{}: {reference}",
+                    w.path
+                );
+            }
+        }
+    }
+}
+
+fn lock_shipready_version(run: &Run) -> String {
+    let lock: toml::Value = toml::from_str(&run.read("shipready.toml")).unwrap();
+    lock.get("profile")
+        .and_then(|p| p.get("ci"))
+        .and_then(|c| c.get("shipready_version"))
+        .and_then(toml::Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("no profile.ci.shipready_version in the lock"))
+}
+
+fn run_scripts(job: &Value) -> String {
+    steps(job)
+        .iter()
+        .filter_map(|s| str_of(s, "run"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn job<'a>(doc: &'a Value, id: &str) -> Option<&'a Value> {
+    get(doc, "jobs").and_then(|j| get(j, id))
+}
+
+fn uses_any(job: &Value, prefix: &str) -> bool {
+    steps(job)
+        .iter()
+        .any(|s| str_of(s, "uses").is_some_and(|u| u.starts_with(prefix)))
+}
+
+#[test]
+fn ci_matches_each_profile() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        let text = run.read(".github/workflows/ci.yml");
+        let ci = parse(&text);
+        let test = job(&ci, "test").expect("a test job");
+        let matrix = get(get(test, "strategy").unwrap(), "matrix").unwrap();
+        let node = run.read("Dockerfile").contains("FROM node:");
+        let (axis, want) = if node {
+            ("node", ["20", "22"])
+        } else {
+            ("python", ["3.12", "3.13"])
+        };
+        let versions: Vec<&str> = get(matrix, axis)
+            .and_then(Value::as_sequence)
+            .unwrap_or_else(|| panic!("{preset}: no {axis} matrix"))
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        for v in want {
+            assert!(
+                versions.contains(&v),
+                "{preset}: {axis} matrix {versions:?}"
+            );
+        }
+        let lock: toml::Value = toml::from_str(&run.read("shipready.toml")).unwrap();
+        let has = |section: &str| {
+            lock.get("profile")
+                .and_then(|p| p.get(section))
+                .and_then(|s| s.get("enabled"))
+                .and_then(toml::Value::as_bool)
+                .unwrap_or_else(|| panic!("{preset}: {section}.enabled is not in the lock"))
+        };
+        let services = get(test, "services");
+        for store in ["postgres", "redis"] {
+            assert_eq!(
+                services.and_then(|s| get(s, store)).is_some(),
+                has(store),
+                "{preset}: {store} service container"
+            );
+        }
+        assert_eq!(
+            job(&ci, "alert-rules").is_some(),
+            has("monitoring"),
+            "{preset}"
+        );
+        if has("monitoring") {
+            let script = run_scripts(job(&ci, "alert-rules").unwrap());
+            assert!(script.contains("promtool") && script.contains("check rules rules/*.yml"));
+        }
+
+        let image = job(&ci, "image").expect("an image job");
+        assert!(uses_any(image, "hadolint/hadolint-action@"), "{preset}");
+        let trivy = steps(image)
+            .into_iter()
+            .find(|s| {
+                str_of(s, "uses").is_some_and(|u| u.starts_with("aquasecurity/trivy-action@"))
+            })
+            .expect("a trivy scan");
+        let with = get(trivy, "with").unwrap();
+        assert_eq!(str_of(with, "severity"), Some("HIGH,CRITICAL"));
+        assert_eq!(str_of(with, "exit-code"), Some("1"));
+
+        let infra = run_scripts(job(&ci, "infrastructure").expect("an infrastructure job"));
+        assert!(
+            infra.contains("terraform fmt -check -recursive"),
+            "{preset}"
+        );
+        assert!(
+            infra.contains("checkov --directory infra/terraform"),
+            "{preset}"
+        );
+
+        let drift = job(&ci, "drift").expect("a drift job");
+        let script = run_scripts(drift);
+        assert!(
+            script.contains("cargo install shipready --locked --version \"$SHIPREADY_VERSION\"")
+        );
+        assert!(script.lines().any(|l| l.trim() == "shipready diff"));
+        let version = get(drift, "env").and_then(|e| str_of(e, "SHIPREADY_VERSION"));
+        assert_eq!(
+            version,
+            Some(lock_shipready_version(&run).as_str()),
+            "{preset}"
+        );
+    }
+
+    // Monitoring off: no promtool job.
+    let run = init_preset_with("node-dashboard", &["monitoring.enabled=false"]);
+    let ci = parse(&run.read(".github/workflows/ci.yml"));
+    assert!(job(&ci, "alert-rules").is_none());
+    // A runtime outside the usual pair is tested too.
+    let run = init_preset_with("node-dashboard", &["service.runtime_version=\"24\""]);
+    let ci = parse(&run.read(".github/workflows/ci.yml"));
+    let m = get(
+        get(job(&ci, "test").unwrap(), "strategy").unwrap(),
+        "matrix",
+    )
+    .unwrap();
+    let versions: Vec<&str> = get(m, "node")
+        .unwrap()
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(versions, ["20", "22", "24"]);
+}
+
+fn environments(run: &Run) -> Vec<String> {
+    let lock: toml::Value = toml::from_str(&run.read("shipready.toml")).unwrap();
+    lock.get("profile")
+        .and_then(|p| p.get("aws"))
+        .and_then(|a| a.get("environments"))
+        .and_then(toml::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["staging".into(), "production".into()])
+}
+
+fn needs(job: &Value) -> Vec<String> {
+    match get(job, "needs") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Sequence(s)) => s
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn env_name(job: &Value) -> Option<String> {
+    match get(job, "environment") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(v @ Value::Mapping(_)) => str_of(v, "name").map(str::to_string),
+        _ => None,
+    }
+}
+
+fn check_deploy(run: &Run, label: &str) {
+    let envs = environments(run);
+    let lock: toml::Value = toml::from_str(&run.read("shipready.toml")).unwrap();
+    let profile = lock.get("profile").unwrap();
+    let name = profile["service"]["name"].as_str().unwrap().to_string();
+    let pg = &profile.get("postgres");
+    let migrate: Vec<String> = pg
+        .filter(|p| p.get("enabled").and_then(toml::Value::as_bool) == Some(true))
+        .and_then(|p| p.get("migrate_command"))
+        .and_then(toml::Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    let doc = parse(&run.read(".github/workflows/deploy.yml"));
+    assert_eq!(
+        get(get(&doc, "env").unwrap(), "ECR_REPOSITORY").and_then(Value::as_str),
+        Some(name.as_str())
+    );
+    let build = job(&doc, "build").expect("a build job");
+    assert!(uses_any(build, AWS_CREDENTIALS), "{label}");
+    assert!(run_scripts(build).contains("docker push"), "{label}");
+
+    let ids: Vec<String> = jobs(&doc).into_iter().map(|(id, _)| id).collect();
+    let mut expected = vec!["build".to_string()];
+    expected.extend(envs.iter().map(|e| format!("deploy-{e}")));
+    assert_eq!(ids, expected, "{label}: deploy jobs in promotion order");
+
+    for (i, e) in envs.iter().enumerate() {
+        let j = job(&doc, &format!("deploy-{e}")).unwrap();
+        let mut want_needs = vec!["build".to_string()];
+        if i > 0 {
+            want_needs.push(format!("deploy-{}", envs[i - 1]));
+        }
+        assert_eq!(needs(j), want_needs, "{label}: {e}");
+        assert_eq!(
+            env_name(j).as_deref(),
+            Some(e.as_str()),
+            "{label}: {e} environment"
+        );
+        let conc = get(j, "concurrency").expect("job concurrency");
+        assert_eq!(str_of(conc, "group"), Some(format!("deploy-{e}").as_str()));
+        assert_eq!(get(conc, "cancel-in-progress"), Some(&Value::Bool(false)));
+        let env = get(j, "env").unwrap();
+        assert_eq!(str_of(env, "CLUSTER"), Some(format!("{name}-{e}").as_str()));
+        assert_eq!(
+            str_of(env, "APP_SERVICE"),
+            Some(format!("{name}-{e}-app").as_str())
+        );
+        let base = str_of(env, "BASE_URL").unwrap();
+        if i + 1 == envs.len() {
+            assert_eq!(
+                base,
+                format!("https://{DOMAIN}"),
+                "{label}: production smoke test"
+            );
+        } else {
+            let var = format!("${{{{ vars.{}_URL }}}}", e.to_uppercase().replace('-', "_"));
+            assert_eq!(base, var, "{label}: {e} smoke test target");
+        }
+        assert!(uses_any(j, AWS_CREDENTIALS));
+        let role = steps(j)
+            .into_iter()
+            .find_map(|s| get(s, "with").and_then(|w| str_of(w, "role-to-assume")));
+        assert_eq!(role, Some("${{ vars.AWS_DEPLOY_ROLE_ARN }}"));
+
+        let names: Vec<&str> = steps(j)
+            .iter()
+            .map(|s| str_of(s, "name").unwrap_or(""))
+            .collect();
+        let pos = |prefix: &str| names.iter().position(|n| n.starts_with(prefix));
+        let (register, update, smoke, rollback) = (
+            pos("Register").expect("register step"),
+            pos("Update").expect("update step"),
+            pos("Smoke test").expect("smoke test"),
+            pos("Roll back").expect("rollback step"),
+        );
+        assert!(
+            register < update && update < smoke && smoke < rollback,
+            "{label}: {names:?}"
+        );
+        let scripts = run_scripts(j);
+        assert!(scripts.contains("aws ecs wait services-stable"));
+        assert!(scripts.contains("$HEALTH_PATH"));
+        match pos("Run database migrations") {
+            Some(m) => {
+                assert!(!migrate.is_empty(), "{label}: migrations without a command");
+                assert!(
+                    register < m && m < update,
+                    "{label}: migrations before the update"
+                );
+                let quoted: Vec<String> = migrate.iter().map(|w| format!("'{w}'")).collect();
+                assert!(scripts.contains(&quoted.join(" ")), "{label}: {quoted:?}");
+                assert!(scripts.contains("aws ecs run-task"));
+            }
+            None => assert!(
+                migrate.is_empty(),
+                "{label}: no migration step for {migrate:?}"
+            ),
+        }
+        let rb = steps(j)[rollback];
+        let cond = str_of(rb, "if").unwrap();
+        assert!(
+            cond.contains("failure()") && cond.contains("steps.update.outcome"),
+            "{cond}"
+        );
+        assert!(run_scripts_of(rb).contains("$previous"));
+    }
+}
+
+fn run_scripts_of(step: &Value) -> String {
+    str_of(step, "run").unwrap_or_default().to_string()
+}
+
+#[test]
+fn deploy_promotes_through_each_environment_with_rollback() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        check_deploy(&run, &preset);
+    }
+    let run = init_preset_with(
+        "ringcentral-hold-hunter",
+        &["aws.environments=[\"dev\", \"qa-eu\", \"production\"]"],
+    );
+    check_deploy(&run, "three environments");
+}
+
+#[test]
+fn terraform_plans_on_pull_requests_and_applies_in_order() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        let envs = environments(&run);
+        let doc = parse(&run.read(".github/workflows/terraform.yml"));
+        let on = get(&doc, "on").expect("triggers");
+        let pr_paths = get(on, "pull_request")
+            .and_then(|p| get(p, "paths"))
+            .unwrap();
+        assert!(pr_paths
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str() == Some("infra/**")));
+
+        let check = run_scripts(job(&doc, "check").unwrap());
+        assert!(check.contains("terraform fmt -check -recursive"));
+        let plan = job(&doc, "plan").unwrap();
+        assert!(str_of(plan, "if").unwrap().contains("pull_request"));
+        let matrix: Vec<&str> = get(
+            get(get(plan, "strategy").unwrap(), "matrix").unwrap(),
+            "environment",
+        )
+        .unwrap()
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+        assert_eq!(matrix, envs.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(run_scripts(plan).contains("terraform plan"));
+
+        for (i, e) in envs.iter().enumerate() {
+            let j =
+                job(&doc, &format!("apply-{e}")).unwrap_or_else(|| panic!("{preset}: apply-{e}"));
+            assert_eq!(env_name(j).as_deref(), Some(e.as_str()));
+            assert!(str_of(j, "if").unwrap().contains("!= 'pull_request'"));
+            if i > 0 {
+                assert!(needs(j).contains(&format!("apply-{}", envs[i - 1])));
+            }
+            let conc = get(j, "concurrency").unwrap();
+            assert!(str_of(conc, "group").unwrap().ends_with(e.as_str()));
+            let scripts = run_scripts(j);
+            assert!(scripts.contains(&"environments/$ENVIRONMENT.s3.tfbackend".to_string()));
+            assert!(scripts.contains("terraform apply -no-color tfplan"));
+            assert_eq!(
+                get(j, "env").and_then(|v| str_of(v, "ENVIRONMENT")),
+                Some(e.as_str())
+            );
+        }
+    }
+}
