@@ -722,13 +722,20 @@ fn check_deploy(run: &Run, label: &str) {
         .unwrap_or_default();
 
     let doc = parse(&run.read(".github/workflows/deploy.yml"));
-    assert_eq!(
-        get(get(&doc, "env").unwrap(), "ECR_REPOSITORY").and_then(Value::as_str),
-        Some(name.as_str())
-    );
     let build = job(&doc, "build").expect("a build job");
-    assert!(uses_any(build, AWS_CREDENTIALS), "{label}");
-    assert!(run_scripts(build).contains("docker push"), "{label}");
+    let main = lock["profile"]["ci"]["main_branch"].as_str().unwrap();
+    assert_eq!(
+        str_of(build, "if"),
+        Some(format!("github.ref == 'refs/heads/{main}'").as_str()),
+        "{label}: only the main branch deploys"
+    );
+    // Built once, with no credentials, and handed to every environment.
+    assert!(
+        !uses_any(build, AWS_CREDENTIALS),
+        "{label}: the build holds no AWS role"
+    );
+    assert!(run_scripts(build).contains("docker build"), "{label}");
+    assert!(uses_any(build, "actions/upload-artifact@"), "{label}");
 
     let ids: Vec<String> = jobs(&doc).into_iter().map(|(id, _)| id).collect();
     let mut expected = vec!["build".to_string()];
@@ -750,12 +757,19 @@ fn check_deploy(run: &Run, label: &str) {
         let conc = get(j, "concurrency").expect("job concurrency");
         assert_eq!(str_of(conc, "group"), Some(format!("deploy-{e}").as_str()));
         assert_eq!(get(conc, "cancel-in-progress"), Some(&Value::Bool(false)));
+        // Names as infra/terraform creates them.
         let env = get(j, "env").unwrap();
         assert_eq!(str_of(env, "CLUSTER"), Some(format!("{name}-{e}").as_str()));
         assert_eq!(
-            str_of(env, "APP_SERVICE"),
-            Some(format!("{name}-{e}-app").as_str())
+            str_of(env, "ECR_REPOSITORY"),
+            Some(format!("{name}-{e}").as_str())
         );
+        assert_eq!(str_of(env, "APP_SERVICE"), Some("app"));
+        assert!(
+            uses_any(j, "actions/download-artifact@"),
+            "{label}: {e} gets the built image"
+        );
+        assert!(run_scripts(j).contains("docker push"), "{label}: {e}");
         let base = str_of(env, "BASE_URL").unwrap();
         if i + 1 == envs.len() {
             assert_eq!(
