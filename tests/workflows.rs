@@ -778,7 +778,10 @@ fn check_deploy(run: &Run, label: &str) {
                 "{label}: production smoke test"
             );
         } else {
-            let var = format!("${{{{ vars.{}_URL }}}}", e.to_uppercase().replace('-', "_"));
+            let var = format!(
+                "${{{{ vars.{}_URL || 'https://{e}.{DOMAIN}' }}}}",
+                e.to_uppercase().replace('-', "_")
+            );
             assert_eq!(base, var, "{label}: {e} smoke test target");
         }
         assert!(uses_any(j, AWS_CREDENTIALS));
