@@ -904,3 +904,401 @@ fn terraform_plans_on_pull_requests_and_applies_in_order() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// The deploy job's own scripts, run for real against a stand-in AWS.
+//
+// GitHub's runner is emulated only as far as the deploy job needs: each
+// `run:` step in its own `bash --noprofile --norc -eo pipefail`, steps that
+// `uses:` an action skipped (the artifact and credentials actions have no
+// effect on a stub), a step with `if: failure() && ...` run only after a
+// failure once the update step ran. `aws` and `docker` are stubs on PATH
+// that play ECS and ECR and log every call; jq, awk and curl are the real
+// ones, and the smoke test goes to a local HTTP server on 127.0.0.1.
+
+const STUB_AWS: &str = r#"#!/usr/bin/env bash
+# Plays just enough of ECR and ECS for the deploy job; state in $SIM_DIR.
+set -euo pipefail
+echo "aws $*" >> "$SIM_DIR/aws.log"
+cmd="$1 $2"; shift 2
+services="" service="" taskdef="" input="" query="" overrides=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --services) services="$2"; shift ;;
+    --service) service="$2"; shift ;;
+    --task-definition) taskdef="$2"; shift ;;
+    --cli-input-json) input="${2#file://}"; shift ;;
+    --query) query="$2"; shift ;;
+    --overrides) overrides="$2"; shift ;;
+  esac
+  shift
+done
+case "$cmd" in
+  "sts get-caller-identity") echo 123456789012 ;;
+  "ecr describe-images")
+    if [ -n "$query" ]; then echo "sha256:$(printf 'd%.0s' $(seq 64))"; fi ;;
+  "ecs describe-services")
+    case "$query" in
+      *networkConfiguration*) echo '{"awsvpcConfiguration":{"subnets":["subnet-1"],"securityGroups":["sg-1"],"assignPublicIp":"DISABLED"}}' ;;
+      *) cat "$SIM_DIR/running.$services" ;;
+    esac ;;
+  "ecs describe-task-definition")
+    family="${taskdef##*/}"; family="${family%%:*}"
+    jq -n --arg arn "$taskdef" --arg family "$family" '{taskDefinition: {
+      taskDefinitionArn: $arn, family: $family, revision: 1, status: "ACTIVE",
+      registeredAt: 1.5, registeredBy: "terraform", requiresAttributes: [], compatibilities: ["FARGATE"],
+      cpu: "256", memory: "512", networkMode: "awsvpc",
+      containerDefinitions: [
+        {name: "app", image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/\($ENV.ECR_REPOSITORY):v1", essential: true},
+        {name: "log-router", image: "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.4", essential: false}
+      ]}}' ;;
+  "ecs register-task-definition")
+    family="$(jq -r .family "$input")"
+    cp "$input" "$SIM_DIR/registered.$family.json"
+    echo "arn:aws:ecs:us-east-1:123456789012:task-definition/$family:2" ;;
+  "ecs run-task")
+    echo "$taskdef" > "$SIM_DIR/migration.taskdef"
+    echo "$overrides" > "$SIM_DIR/migration.overrides"
+    echo "arn:aws:ecs:us-east-1:123456789012:task/c/0123" ;;
+  "ecs describe-tasks") echo "$MIGRATE_EXIT" ;;
+  "ecs update-service")
+    # With a tripped circuit breaker ECS keeps (or returns to) the old revision.
+    if [ "${BREAKER:-0}" = 1 ] && [ "${taskdef##*:}" = 2 ]; then :; else echo "$taskdef" > "$SIM_DIR/running.$service"; fi
+    echo "$service" ;;
+  "ecs wait") ;;
+  *) echo "stub aws: unexpected $cmd" >&2; exit 2 ;;
+esac
+"#;
+
+const STUB_DOCKER: &str = "#!/usr/bin/env bash\necho \"docker $*\" >> \"$SIM_DIR/docker.log\"\n";
+
+/// A one-status HTTP server on 127.0.0.1 that records request paths; the
+/// accept loop stops when it is dropped.
+struct HealthServer {
+    url: String,
+    paths: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl HealthServer {
+    fn start(status: u16) -> HealthServer {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let paths = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, s) = (paths.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        conn.set_nonblocking(false).unwrap();
+                        let mut buf = [0u8; 2048];
+                        let n = conn.read(&mut buf).unwrap_or(0);
+                        let req = String::from_utf8_lossy(&buf[..n]);
+                        if let Some(path) = req.split_whitespace().nth(1) {
+                            p.lock().unwrap().push(path.to_string());
+                        }
+                        let _ = write!(
+                            conn,
+                            "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                        );
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(10)),
+                }
+            }
+        });
+        HealthServer {
+            url,
+            paths,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for HealthServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+struct Simulation {
+    /// (step name, outcome): "success", "failure" or "skipped".
+    outcomes: Vec<(String, &'static str)>,
+    aws_log: String,
+    sim: tempfile::TempDir,
+    smoke_paths: Vec<String>,
+}
+
+impl Simulation {
+    fn outcome(&self, prefix: &str) -> &'static str {
+        self.outcomes
+            .iter()
+            .find(|(n, _)| n.starts_with(prefix))
+            .map(|(_, o)| *o)
+            .unwrap_or_else(|| panic!("no step {prefix}: {:?}", self.outcomes))
+    }
+    fn running(&self, service: &str) -> String {
+        std::fs::read_to_string(self.sim.path().join(format!("running.{service}")))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+    fn file(&self, name: &str) -> String {
+        std::fs::read_to_string(self.sim.path().join(name)).unwrap_or_default()
+    }
+}
+
+/// Run the first environment's deploy job of `run` with the stubs.
+fn simulate_deploy(run: &Run, http_status: u16, migrate_exit: u32, breaker: bool) -> Simulation {
+    require_tool("jq");
+    require_tool("curl");
+    let bash = require_tool("bash");
+    let doc = parse(&run.read(".github/workflows/deploy.yml"));
+    let env = environments(run)[0].clone();
+    let job = job(&doc, &format!("deploy-{env}")).unwrap();
+    let server = HealthServer::start(http_status);
+    let sim = tempfile::tempdir().unwrap();
+    let bin = sim.path().join("bin");
+    let temp = sim.path().join("runner-temp");
+    let workspace = sim.path().join("workspace");
+    for d in [&bin, &temp, &workspace] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    for (name, text) in [("aws", STUB_AWS), ("docker", STUB_DOCKER)] {
+        let p = bin.join(name);
+        std::fs::write(&p, text).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    // Workflow env, then job env; expressions get the values GitHub would.
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for scope in [get(&doc, "env"), get(job, "env")] {
+        for (k, v) in scope.and_then(Value::as_mapping).into_iter().flatten() {
+            let (k, v) = (
+                k.as_str().unwrap().to_string(),
+                v.as_str().unwrap().to_string(),
+            );
+            let v = if !v.contains("${{") {
+                v
+            } else if k == "TAG" {
+                "0123456789abcdef0123456789abcdef01234567".to_string()
+            } else if k == "BASE_URL" {
+                server.url.clone()
+            } else {
+                panic!("no value for {k}: {v}")
+            };
+            vars.push((k, v));
+        }
+    }
+    let cluster = vars.iter().find(|(k, _)| k == "CLUSTER").unwrap().1.clone();
+    let services = vars
+        .iter()
+        .find(|(k, _)| k == "SERVICES")
+        .unwrap()
+        .1
+        .clone();
+    for s in services.split_whitespace() {
+        std::fs::write(
+            sim.path().join(format!("running.{s}")),
+            format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{cluster}-{s}:1\n"),
+        )
+        .unwrap();
+    }
+
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut failed = false;
+    let mut update_outcome = "skipped";
+    let mut outcomes = Vec::new();
+    for step in steps(job) {
+        let name = str_of(step, "name")
+            .or_else(|| str_of(step, "uses"))
+            .unwrap()
+            .to_string();
+        let Some(script) = str_of(step, "run") else {
+            continue;
+        };
+        let should_run = match str_of(step, "if") {
+            None => !failed,
+            Some("${{ failure() && steps.update.outcome != 'skipped' }}") => {
+                failed && update_outcome != "skipped"
+            }
+            Some(other) => panic!("the simulation does not know the condition {other}"),
+        };
+        if !should_run {
+            outcomes.push((name, "skipped"));
+            continue;
+        }
+        // The smoke test retries for a minute; one quick retry here.
+        let script = if script.contains("curl ") {
+            let short = script.replace("--retry 12 --retry-delay 5", "--retry 1 --retry-delay 0");
+            assert_ne!(short, script, "the smoke test's retry flags changed");
+            short
+        } else {
+            script.to_string()
+        };
+        let file = sim.path().join("step.sh");
+        std::fs::write(&file, &script).unwrap();
+        let out = Command::new(&bash)
+            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(&file)
+            .current_dir(&workspace)
+            .env_clear()
+            .envs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("PATH", &path)
+            .env("HOME", sim.path())
+            .env("RUNNER_TEMP", &temp)
+            .env("GITHUB_OUTPUT", temp.join("output"))
+            .env("GITHUB_RUN_ID", "42")
+            .env("SIM_DIR", sim.path())
+            .env("MIGRATE_EXIT", migrate_exit.to_string())
+            .env("BREAKER", if breaker { "1" } else { "0" })
+            .output()
+            .unwrap();
+        let outcome = if out.status.success() {
+            "success"
+        } else {
+            "failure"
+        };
+        if !out.status.success() && !failed {
+            eprintln!(
+                "step {name} failed (as the scenario may intend):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        if str_of(step, "id") == Some("update") {
+            update_outcome = outcome;
+        }
+        failed |= !out.status.success();
+        outcomes.push((name, outcome));
+    }
+    let smoke_paths = server.paths.lock().unwrap().clone();
+    drop(server);
+    Simulation {
+        outcomes,
+        aws_log: std::fs::read_to_string(sim.path().join("aws.log")).unwrap_or_default(),
+        sim,
+        smoke_paths,
+    }
+}
+
+#[test]
+fn a_deploy_migrates_rolls_out_and_smoke_tests() {
+    let run = init_preset("twilio-voice");
+    let s = simulate_deploy(&run, 200, 0, false);
+    for (name, outcome) in &s.outcomes {
+        let want = if name.starts_with("Roll back") {
+            "skipped"
+        } else {
+            "success"
+        };
+        assert_eq!(*outcome, want, "{name}: {:?}", s.outcomes);
+    }
+    let image = format!(
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com/voice-agent-staging@sha256:{}",
+        "d".repeat(64)
+    );
+    // New revisions: only the app image swapped, read-only fields dropped.
+    for service in ["app", "worker"] {
+        let td: serde_json::Value = serde_json::from_str(
+            &s.file(&format!("registered.voice-agent-staging-{service}.json")),
+        )
+        .unwrap_or_else(|e| panic!("{service} was not registered: {e}"));
+        assert_eq!(td["containerDefinitions"][0]["image"], image.as_str());
+        assert_eq!(
+            td["containerDefinitions"][1]["image"],
+            "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.4"
+        );
+        for key in [
+            "taskDefinitionArn",
+            "revision",
+            "status",
+            "registeredAt",
+            "compatibilities",
+        ] {
+            assert!(
+                td.get(key).is_none(),
+                "{key} would be rejected by RegisterTaskDefinition"
+            );
+        }
+        assert_eq!(
+            s.running(service),
+            format!("arn:aws:ecs:us-east-1:123456789012:task-definition/voice-agent-staging-{service}:2")
+        );
+    }
+    // The migration ran the new app revision with the profile's command.
+    assert!(s
+        .file("migration.taskdef")
+        .contains("voice-agent-staging-app:2"));
+    let overrides: serde_json::Value =
+        serde_json::from_str(&s.file("migration.overrides")).unwrap();
+    assert_eq!(
+        overrides,
+        serde_json::json!({"containerOverrides": [{"name": "app", "command": ["node", "dist/migrate.js"]}]})
+    );
+    let migrate_at = s.aws_log.find("ecs run-task").unwrap();
+    let update_at = s.aws_log.find("ecs update-service").unwrap();
+    assert!(migrate_at < update_at, "migrations run before the rollout");
+    assert_eq!(s.smoke_paths, ["/health", "/health/ready"]);
+}
+
+#[test]
+fn a_failed_smoke_test_rolls_back_to_the_previous_task_definition() {
+    let run = init_preset("twilio-voice");
+    let s = simulate_deploy(&run, 503, 0, false);
+    assert_eq!(s.outcome("Update"), "success");
+    assert_eq!(s.outcome("Smoke test"), "failure");
+    assert_eq!(s.outcome("Roll back"), "success");
+    for service in ["app", "worker"] {
+        assert_eq!(
+            s.running(service),
+            format!("arn:aws:ecs:us-east-1:123456789012:task-definition/voice-agent-staging-{service}:1"),
+            "{service} was not rolled back"
+        );
+    }
+    assert!(
+        !s.smoke_paths.is_empty(),
+        "the smoke test never reached the service"
+    );
+}
+
+#[test]
+fn a_rollout_the_circuit_breaker_undid_fails_and_rolls_back() {
+    let run = init_preset("ringcentral-hold-hunter");
+    let s = simulate_deploy(&run, 200, 0, true);
+    assert_eq!(s.outcome("Update"), "failure");
+    assert_eq!(s.outcome("Smoke test"), "skipped");
+    assert_eq!(s.outcome("Roll back"), "success");
+    assert!(
+        s.aws_log.matches("ecs update-service").count() >= 4,
+        "{}",
+        s.aws_log
+    );
+    // No Postgres in this preset: no migration task.
+    assert!(!s.aws_log.contains("run-task"));
+}
+
+#[test]
+fn a_failed_migration_stops_the_deploy_before_the_rollout() {
+    let run = init_preset("fastapi-three-tier");
+    let s = simulate_deploy(&run, 200, 1, false);
+    assert_eq!(s.outcome("Run database migrations"), "failure");
+    assert_eq!(s.outcome("Update"), "skipped");
+    assert_eq!(s.outcome("Roll back"), "skipped");
+    assert!(!s.aws_log.contains("update-service"), "{}", s.aws_log);
+    let overrides: serde_json::Value =
+        serde_json::from_str(&s.file("migration.overrides")).unwrap();
+    assert_eq!(
+        overrides["containerOverrides"][0]["command"],
+        serde_json::json!(["alembic", "upgrade", "head"])
+    );
+}
