@@ -1302,3 +1302,202 @@ fn a_failed_migration_stops_the_deploy_before_the_rollout() {
         serde_json::json!(["alembic", "upgrade", "head"])
     );
 }
+
+/// Inputs of each pinned action at its pinned release (from each action's
+/// action.yml / README). actionlint checks inputs only for actions it knows
+/// by tag, so a misspelt input of a SHA-pinned action would pass it silently.
+const ACTION_INPUTS: &[(&str, &[&str])] = &[
+    (
+        "actions/checkout",
+        &[
+            "repository",
+            "ref",
+            "token",
+            "ssh-key",
+            "ssh-known-hosts",
+            "ssh-strict",
+            "ssh-user",
+            "persist-credentials",
+            "path",
+            "clean",
+            "filter",
+            "sparse-checkout",
+            "sparse-checkout-cone-mode",
+            "fetch-depth",
+            "fetch-tags",
+            "show-progress",
+            "lfs",
+            "submodules",
+            "set-safe-directory",
+            "github-server-url",
+        ],
+    ),
+    (
+        "actions/setup-node",
+        &[
+            "node-version",
+            "node-version-file",
+            "architecture",
+            "check-latest",
+            "registry-url",
+            "scope",
+            "token",
+            "cache",
+            "cache-dependency-path",
+        ],
+    ),
+    (
+        "actions/setup-python",
+        &[
+            "python-version",
+            "python-version-file",
+            "cache",
+            "architecture",
+            "check-latest",
+            "token",
+            "cache-dependency-path",
+            "update-environment",
+            "allow-prereleases",
+        ],
+    ),
+    (
+        "aws-actions/configure-aws-credentials",
+        &[
+            "audience",
+            "aws-region",
+            "role-to-assume",
+            "role-session-name",
+            "role-duration-seconds",
+            "role-external-id",
+            "role-skip-session-tagging",
+            "mask-aws-account-id",
+            "web-identity-token-file",
+            "inline-session-policy",
+            "managed-session-policies",
+            "output-credentials",
+            "unset-current-credentials",
+            "disable-retry",
+            "retry-max-attempts",
+        ],
+    ),
+    (
+        "hashicorp/setup-terraform",
+        &[
+            "cli_config_credentials_hostname",
+            "cli_config_credentials_token",
+            "terraform_version",
+            "terraform_wrapper",
+        ],
+    ),
+    (
+        "hadolint/hadolint-action",
+        &[
+            "dockerfile",
+            "config",
+            "recursive",
+            "output-file",
+            "no-color",
+            "no-fail",
+            "verbose",
+            "format",
+            "failure-threshold",
+            "override-error",
+            "override-warning",
+            "override-info",
+            "override-style",
+            "ignore",
+            "trusted-registries",
+        ],
+    ),
+    (
+        "aquasecurity/trivy-action",
+        &[
+            "scan-type",
+            "image-ref",
+            "input",
+            "scan-ref",
+            "exit-code",
+            "ignore-unfixed",
+            "vuln-type",
+            "severity",
+            "format",
+            "template",
+            "output",
+            "skip-dirs",
+            "skip-files",
+            "cache-dir",
+            "timeout",
+            "ignore-policy",
+            "hide-progress",
+            "list-all-pkgs",
+            "scanners",
+            "trivyignores",
+            "trivy-config",
+            "tf-vars",
+            "version",
+            "cache",
+            "skip-setup-trivy",
+        ],
+    ),
+    (
+        "actions/upload-artifact",
+        &[
+            "name",
+            "path",
+            "if-no-files-found",
+            "retention-days",
+            "compression-level",
+            "overwrite",
+            "include-hidden-files",
+        ],
+    ),
+    (
+        "actions/download-artifact",
+        &[
+            "name",
+            "path",
+            "pattern",
+            "merge-multiple",
+            "github-token",
+            "repository",
+            "run-id",
+            "artifact-ids",
+        ],
+    ),
+];
+
+#[test]
+fn every_action_input_is_one_the_action_declares() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        for w in workflows(&run) {
+            let doc = parse(&w.text);
+            for (id, job) in jobs(&doc) {
+                for step in steps(job) {
+                    let Some(uses) = str_of(step, "uses") else {
+                        continue;
+                    };
+                    let action = uses.split('@').next().unwrap();
+                    let Some((_, inputs)) = ACTION_INPUTS.iter().find(|(a, _)| *a == action) else {
+                        panic!(
+                            "{}: {action} is not in ACTION_INPUTS: add its inputs",
+                            w.path
+                        );
+                    };
+                    for (k, _) in get(step, "with")
+                        .and_then(Value::as_mapping)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let k = k.as_str().unwrap();
+                        assert!(
+                            inputs.contains(&k),
+                            "{preset} {} job {id}: {action} has no input {k}",
+                            w.path
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
