@@ -838,6 +838,20 @@ fn run_scripts_of(step: &Value) -> String {
     str_of(step, "run").unwrap_or_default().to_string()
 }
 
+/// Other workflows (the load test's `workflow_run`) name these.
+#[test]
+fn workflow_names_are_stable() {
+    let run = init_preset("twilio-voice");
+    for (file, name) in [
+        ("ci.yml", "CI"),
+        ("deploy.yml", "Deploy"),
+        ("terraform.yml", "Terraform"),
+    ] {
+        let doc = parse(&run.read(&format!(".github/workflows/{file}")));
+        assert_eq!(str_of(&doc, "name"), Some(name), "{file}");
+    }
+}
+
 #[test]
 fn deploy_promotes_through_each_environment_with_rollback() {
     for preset in presets() {
