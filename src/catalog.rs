@@ -186,6 +186,21 @@ pub const CATALOG: &[Entry] = &[
     per_env("infra/terraform/environments/{env}.tfvars.tera", "infra/terraform/environments/{env}.tfvars", always),
     per_env("infra/terraform/environments/{env}.s3.tfbackend.tera", "infra/terraform/environments/{env}.s3.tfbackend", always),
     // CI/CD (issue: workflows)
+    file(
+        ".github/workflows/ci.yml.tera",
+        ".github/workflows/ci.yml",
+        always,
+    ),
+    file(
+        ".github/workflows/deploy.yml.tera",
+        ".github/workflows/deploy.yml",
+        always,
+    ),
+    file(
+        ".github/workflows/terraform.yml.tera",
+        ".github/workflows/terraform.yml",
+        always,
+    ),
     // Observability and backups (issue: observability)
     file(
         "monitoring/prometheus/prometheus.yml.tera",

@@ -12,6 +12,7 @@ mod container;
 pub mod edge;
 mod monitoring;
 pub mod terraform;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -55,6 +56,7 @@ pub const VALIDATORS: &[Validator] = &[
     monitoring::PROMTOOL_CONFIG,
     monitoring::AMTOOL,
     monitoring::SHELLCHECK,
+    workflows::ACTIONLINT,
 ];
 
 /// One line of the report.
