@@ -1816,7 +1816,12 @@ fn redis_policy(ctx: &Ctx) -> Outcome {
 fn backup_scripts<'a>(ctx: &'a Ctx) -> Vec<&'a SourceFile> {
     ctx.repo
         .matching(is_script)
-        .filter(|f| rx!(r"pg_dump|pg_basebackup|BGSAVE|--rdb|wal-g|pgbackrest").is_match(&f.text))
+        // A backup script runs a dump tool on a line of code, not in a
+        // comment or a message (verify/restore scripts mention pg_dump).
+        .filter(|f| {
+            rx!(r#"(?m)^[^#\n]*\b(pg_dump|pg_basebackup|BGSAVE|wal-g|pgbackrest)\b|(?m)^[^#\n]*\s--rdb\b"#)
+                .is_match(&f.text)
+        })
         .collect()
 }
 

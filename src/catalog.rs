@@ -202,6 +202,7 @@ pub const CATALOG: &[Entry] = &[
         always,
     ),
     // Observability and backups (issue: observability)
+    file("monitoring/cadvisor.overlay.yaml.tera", "monitoring/cadvisor.overlay.yaml", monitoring),
     file(
         "monitoring/prometheus/prometheus.yml.tera",
         "monitoring/prometheus/prometheus.yml",

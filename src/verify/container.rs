@@ -26,7 +26,11 @@ pub const HADOLINT: Validator = Validator {
 pub const COMPOSE: Validator = Validator {
     name: "docker-compose",
     tools: &["docker-compose"],
-    targets: |paths| files_where(paths, |p| p == "compose.yaml" || p == "compose.prod.yaml"),
+    targets: |paths| {
+        files_where(paths, |p| {
+            p == "compose.yaml" || p == "compose.prod.yaml" || p.ends_with(".overlay.yaml")
+        })
+    },
     run: |root, target| compose_config(root, target),
 };
 
@@ -49,30 +53,41 @@ pub const YAMLLINT: Validator = Validator {
 /// and `env_file:` paths, which a fresh checkout does not have yet (they hold
 /// the team's secrets), so empty placeholders are made beside a copy.
 fn compose_config(root: &Path, target: &str) -> Outcome {
+    // An overlay (e.g. monitoring/cadvisor.overlay.yaml) only makes sense
+    // laid over the production file, so it is checked that way.
+    let files: Vec<&str> = if target.ends_with(".overlay.yaml") {
+        vec!["compose.prod.yaml", target]
+    } else {
+        vec![target]
+    };
     let Ok(scratch) = tempfile::tempdir() else {
         return Outcome::Fail("could not make a temp dir".into());
     };
-    let Ok(text) = std::fs::read_to_string(root.join(target)) else {
-        return Outcome::Fail(format!("cannot read {target}"));
-    };
-    if let Err(e) = std::fs::write(scratch.path().join(target), &text) {
-        return Outcome::Fail(e.to_string());
-    }
-    for rel in referenced_local_files(&text) {
-        let p = scratch.path().join(&rel);
-        if let Some(parent) = p.parent() {
+    let mut cmd = Command::new("docker-compose");
+    cmd.current_dir(scratch.path()).env_remove("COMPOSE_FILE");
+    for file in &files {
+        let Ok(text) = std::fs::read_to_string(root.join(file)) else {
+            return Outcome::Fail(format!("cannot read {file}"));
+        };
+        let copy = scratch.path().join(file);
+        if let Some(parent) = copy.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        if !p.exists() {
-            let _ = std::fs::write(&p, "");
+        if let Err(e) = std::fs::write(&copy, &text) {
+            return Outcome::Fail(e.to_string());
         }
+        for rel in referenced_local_files(&text) {
+            let p = scratch.path().join(&rel);
+            if let Some(parent) = p.parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            if !p.exists() {
+                let _ = std::fs::write(&p, "");
+            }
+        }
+        cmd.args(["-f", file]);
     }
-    run_command(
-        Command::new("docker-compose")
-            .current_dir(scratch.path())
-            .env_remove("COMPOSE_FILE")
-            .args(["-f", target, "config", "-q"]),
-    )
+    run_command(cmd.args(["config", "-q"]))
 }
 
 /// `file: ./x` and `env_file` entries pointing at files in the project.
