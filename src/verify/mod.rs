@@ -9,6 +9,7 @@
 //! `--strict`, so a missing validator can never pass silently).
 
 mod container;
+mod loadtest;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -38,8 +39,12 @@ pub enum Outcome {
 }
 
 /// Every validator shipready knows, in report order.
-pub const VALIDATORS: &[Validator] =
-    &[container::HADOLINT, container::COMPOSE, container::YAMLLINT];
+pub const VALIDATORS: &[Validator] = &[
+    container::HADOLINT,
+    container::COMPOSE,
+    container::YAMLLINT,
+    loadtest::PY_COMPILE,
+];
 
 /// One line of the report.
 #[derive(Debug, Clone)]
