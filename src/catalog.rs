@@ -144,7 +144,11 @@ pub const CATALOG: &[Entry] = &[
     // CI/CD (issue: workflows)
     // Observability and backups (issue: observability)
     // Load testing (issue: loadtest)
-    file("loadtest/locustfile.py.tera", "loadtest/locustfile.py", always),
+    file(
+        "loadtest/locustfile.py.tera",
+        "loadtest/locustfile.py",
+        always,
+    ),
     file("loadtest/shapes.py.tera", "loadtest/shapes.py", always),
     file(
         "loadtest/requirements.txt.tera",
