@@ -89,6 +89,23 @@ fn run_bounded(cmd: &mut Command, dir: &Path, label: &str, limit: Duration) -> (
     (status.code().unwrap_or(-1), log)
 }
 
+/// Fails listing every module-level import whose name is never used.
+const UNUSED_IMPORTS: &str = r#"
+import ast, sys
+bad = []
+for path in sys.argv[1:]:
+    tree = ast.parse(open(path).read(), path)
+    imported = {}
+    for node in tree.body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for a in node.names:
+                imported[(a.asname or a.name).split(".")[0]] = node.lineno
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    bad += [f"{path}:{line}: {name} imported but unused" for name, line in imported.items() if name not in used]
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+"#;
+
 #[test]
 fn every_preset_renders_the_load_test_and_it_compiles() {
     let (locust, python) = locust();
@@ -132,6 +149,24 @@ fn every_preset_renders_the_load_test_and_it_compiles() {
         assert!(
             out.status.success(),
             "{preset}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // No import the profile's variant does not use (what pyflakes' F401
+        // would flag), checked with the standard library's ast.
+        let out = Command::new(&python)
+            .current_dir(run.path())
+            .args([
+                "-c",
+                UNUSED_IMPORTS,
+                "loadtest/locustfile.py",
+                "loadtest/shapes.py",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{preset}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
         // Locust itself loads it and finds the user classes the profile implies.
