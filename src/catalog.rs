@@ -315,6 +315,23 @@ pub const CATALOG: &[Entry] = &[
     ),
     file("docs/RUNBOOK.md.tera", "docs/RUNBOOK.md", always),
     // Load testing (issue: loadtest)
+    file(
+        "loadtest/locustfile.py.tera",
+        "loadtest/locustfile.py",
+        always,
+    ),
+    file("loadtest/shapes.py.tera", "loadtest/shapes.py", always),
+    file(
+        "loadtest/requirements.txt.tera",
+        "loadtest/requirements.txt",
+        always,
+    ),
+    file("loadtest/README.md.tera", "loadtest/README.md", always),
+    file(
+        ".github/workflows/loadtest.yml.tera",
+        ".github/workflows/loadtest.yml",
+        always,
+    ),
 ];
 
 /// Directory under `templates/` holding files that are included by other

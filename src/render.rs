@@ -172,7 +172,8 @@ fn render_one(
     let mut contents = tera
         .render(entry.template, ctx)
         .map_err(|e| template_error(entry.template, &e))?;
-    tidy(&mut contents);
+    // PEP 8 wants two blank lines between top-level Python definitions.
+    tidy(&mut contents, if path.ends_with(".py") { 2 } else { 1 });
     Ok(RenderedFile {
         path,
         contents,
@@ -183,14 +184,14 @@ fn render_one(
 
 /// Template conditionals leave runs of blank lines and trailing spaces;
 /// validators (yamllint, terraform fmt) and reviewers dislike both.
-fn tidy(s: &mut String) {
+fn tidy(s: &mut String, max_blank: usize) {
     let mut out = String::with_capacity(s.len());
     let mut blank_run = 0;
     for line in s.lines() {
         let line = line.trim_end();
         if line.is_empty() {
             blank_run += 1;
-            if blank_run > 1 || out.is_empty() {
+            if blank_run > max_blank || out.is_empty() {
                 continue;
             }
         } else {
@@ -227,7 +228,10 @@ mod tests {
     #[test]
     fn tidy_collapses_blank_runs_and_trailing_space() {
         let mut s = "\n\na  \n\n\n\nb\n\n".to_string();
-        tidy(&mut s);
+        tidy(&mut s, 1);
         assert_eq!(s, "a\n\nb\n");
+        let mut py = "a\n\n\n\nb\n".to_string();
+        tidy(&mut py, 2);
+        assert_eq!(py, "a\n\n\nb\n");
     }
 }

@@ -10,6 +10,7 @@
 
 mod container;
 pub mod edge;
+mod loadtest;
 mod monitoring;
 pub mod terraform;
 mod workflows;
@@ -57,6 +58,7 @@ pub const VALIDATORS: &[Validator] = &[
     monitoring::AMTOOL,
     monitoring::SHELLCHECK,
     workflows::ACTIONLINT,
+    loadtest::PY_COMPILE,
 ];
 
 /// One line of the report.
