@@ -113,19 +113,103 @@ fn celery_app(command: &[String]) -> String {
         .unwrap_or_else(|| "app.worker".to_string())
 }
 
-/// Build the tera instance once per template set.
+/// Build the tera instance with every template of the set (tests and
+/// tools that render many profiles with one engine use this).
 pub fn engine(templates: &Templates) -> Result<Tera, Error> {
+    let names: Vec<&str> = templates.names().map(String::as_str).collect();
+    engine_for(templates, &names)
+}
+
+/// Build a tera instance holding `roots` and every template they import or
+/// include. Parsing is most of a render's cost (tera's parser runs at a few
+/// hundred ns per byte), so only what a profile needs is parsed, in parallel.
+pub fn engine_for(templates: &Templates, roots: &[&str]) -> Result<Tera, Error> {
+    let mut needed: Vec<&str> = Vec::new();
+    let mut queue: Vec<&str> = roots.to_vec();
+    while let Some(name) = queue.pop() {
+        if needed.contains(&name) {
+            continue;
+        }
+        let Some(source) = templates.get(name) else {
+            // A false match in plain text (nginx's own `include "…"`, say)
+            // is no dependency; tera itself reports a real missing one.
+            if !roots.contains(&name) {
+                continue;
+            }
+            return Err(Error::Template {
+                template: name.to_string(),
+                message: "no such template".into(),
+            });
+        };
+        needed.push(name);
+        queue.extend(dependencies(source));
+    }
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(needed.len().max(1));
+    let chunks: Vec<Vec<&str>> = (0..workers)
+        .map(|w| needed.iter().skip(w).step_by(workers).copied().collect())
+        .collect();
+    let parsed: Vec<Result<Vec<tera::Template>, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|name| {
+                            let source = templates.get(name).expect("checked above");
+                            tera::Template::new(name, None, source)
+                                .map_err(|e| template_error(name, &e))
+                        })
+                        .collect::<Result<Vec<_>, Error>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a parser thread panicked"))
+            .collect()
+    });
     let mut tera = Tera::default();
     // Nothing here is HTML; escaping would corrupt configs.
     tera.autoescape_on(vec![]);
-    tera.add_raw_templates(templates.iter().map(|(n, s)| (n.as_str(), s.as_str())))
+    for batch in parsed {
+        for template in batch? {
+            tera.templates.insert(template.name.clone(), template);
+        }
+    }
+    tera.build_inheritance_chains()
+        .map_err(|e| template_error("templates", &e))?;
+    tera.check_macro_files()
         .map_err(|e| template_error("templates", &e))?;
     Ok(tera)
 }
 
+/// Names a template pulls in with `{% import "…" %}`, `{% include "…" %}`
+/// or `{% extends "…" %}`.
+fn dependencies(source: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for keyword in ["import \"", "include \"", "extends \""] {
+        let mut rest = source;
+        while let Some(i) = rest.find(keyword) {
+            rest = &rest[i + keyword.len()..];
+            if let Some(end) = rest.find('"') {
+                out.push(&rest[..end]);
+            }
+        }
+    }
+    out
+}
+
 /// Render every catalog entry that applies to `profile`.
 pub fn render(profile: &Profile, templates: &Templates) -> Result<RenderedTree, Error> {
-    render_with(profile, templates, &engine(templates)?)
+    let roots: Vec<&str> = CATALOG
+        .iter()
+        .filter(|e| (e.when)(profile))
+        .map(|e| e.template)
+        .collect();
+    render_with(profile, templates, &engine_for(templates, &roots)?)
 }
 
 pub fn render_with(
@@ -224,6 +308,20 @@ fn template_error(template: &str, e: &dyn std::error::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_for_parses_a_template_and_what_it_imports_only() {
+        let t = Templates::embedded();
+        let tera = engine_for(&t, &["compose.prod.yaml.tera"]).unwrap();
+        let names: Vec<&str> = tera.get_template_names().collect();
+        assert!(names.contains(&"compose.prod.yaml.tera"));
+        assert!(names.contains(&"_partials/compose/macros.tera"));
+        assert!(!names.contains(&"Dockerfile.node.tera"), "{names:?}");
+        assert_eq!(
+            dependencies("{% import \"a.tera\" as m %}{% include \"b.tera\" %}"),
+            ["a.tera", "b.tera"]
+        );
+    }
 
     #[test]
     fn tidy_collapses_blank_runs_and_trailing_space() {

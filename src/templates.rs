@@ -69,6 +69,10 @@ impl Templates {
         self.files.contains_key(name)
     }
 
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.files.get(name).map(String::as_str)
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &String> {
         self.files.keys()
     }
