@@ -136,24 +136,11 @@ fn an_empty_repository_scores_zero_and_every_gap_says_what_fixes_it() {
 fn partial_repo() -> tempfile::TempDir {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit/partial");
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&src, dir.path());
+    common::copy_dir(&src, dir.path());
     // A committed .env with a value (written here so the project's own
     // repository never holds one).
     std::fs::write(dir.path().join(".env"), "DB_PASSWORD=hunter2\nPORT=3000\n").unwrap();
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }
 
 #[test]

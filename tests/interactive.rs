@@ -19,24 +19,11 @@ fn fixture_copy(name: &str) -> tempfile::TempDir {
         .join("tests/fixtures/detect")
         .join(name);
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&src, dir.path());
+    common::copy_dir(&src, dir.path());
     // The fixture's own .env.example (read by the detection tests) differs
     // from the one init writes and would, rightly, stop init here.
     let _ = std::fs::remove_file(dir.path().join(".env.example"));
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&dest).unwrap();
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
 }
 
 /// Every file under `dir` with its contents, sorted: "untouched" means equal.
