@@ -74,14 +74,7 @@ fn output_is_byte_for_byte_deterministic() {
 
 #[test]
 fn dry_run_writes_nothing() {
-    let run = Run::new().args([
-        "init",
-        "--preset",
-        "prisma-voice",
-        "--set",
-        "domain=voice.example.com",
-        "--dry-run",
-    ]);
+    let run = Run::new().args(common::init_args("prisma-voice", &["--dry-run"]));
     let out = run.expect(0);
     assert!(out.stdout.contains("Would write"), "{}", out.stdout);
     assert!(out.stdout.contains("create"), "{}", out.stdout);
@@ -90,7 +83,7 @@ fn dry_run_writes_nothing() {
 
 /// A bad value: exit 2, the message names field, value and rule, and the
 /// directory stays empty.
-fn rejected(args: &[&str], expect_in_stderr: &[&str]) {
+fn rejected<S: AsRef<str>>(args: &[S], expect_in_stderr: &[&str]) {
     let run = Run::new().args(args);
     let out = run.expect(2);
     for needle in expect_in_stderr {
@@ -124,15 +117,7 @@ fn a_domain_that_would_inject_is_rejected() {
 #[test]
 fn a_name_with_a_path_is_rejected() {
     rejected(
-        &[
-            "init",
-            "--preset",
-            "twilio-voice",
-            "--set",
-            "domain=voice.example.com",
-            "--set",
-            "name=../x",
-        ],
+        &common::init_args("twilio-voice", &["--set", "name=../x"]),
         &["service.name", "../x", "lowercase letters"],
     );
 }
@@ -140,15 +125,7 @@ fn a_name_with_a_path_is_rejected() {
 #[test]
 fn port_zero_is_rejected() {
     rejected(
-        &[
-            "init",
-            "--preset",
-            "twilio-voice",
-            "--set",
-            "domain=voice.example.com",
-            "--set",
-            "service.port=0",
-        ],
+        &common::init_args("twilio-voice", &["--set", "service.port=0"]),
         &["service.port", "1024 to 65535"],
     );
 }
@@ -172,13 +149,7 @@ fn newline_and_quote_injection_into_yaml_is_rejected() {
 #[test]
 fn an_unknown_preset_is_rejected() {
     rejected(
-        &[
-            "init",
-            "--preset",
-            "nope",
-            "--set",
-            "domain=voice.example.com",
-        ],
+        &common::init_args("nope", &[]),
         &["unknown preset 'nope'", "shipready presets"],
     );
 }
@@ -186,15 +157,7 @@ fn an_unknown_preset_is_rejected() {
 #[test]
 fn an_unknown_set_key_is_rejected() {
     rejected(
-        &[
-            "init",
-            "--preset",
-            "twilio-voice",
-            "--set",
-            "domain=voice.example.com",
-            "--set",
-            "edge.domian=x.com",
-        ],
+        &common::init_args("twilio-voice", &["--set", "edge.domian=x.com"]),
         &["unknown key 'edge.domian'"],
     );
 }
@@ -240,13 +203,7 @@ fn values_file_sits_between_preset_and_set() {
 fn init_refuses_to_overwrite_an_edited_file_and_writes_nothing() {
     let run = Run::new();
     std::fs::write(run.path().join("Dockerfile"), "FROM scratch\n# ours\n").unwrap();
-    let run = Run::in_dir(run.dir).args([
-        "init",
-        "--preset",
-        "twilio-voice",
-        "--set",
-        "domain=voice.example.com",
-    ]);
+    let run = Run::in_dir(run.dir).args(common::init_args("twilio-voice", &[]));
     let out = run.expect(1);
     assert!(
         out.stderr.contains("Dockerfile") && out.stderr.contains("--force"),
@@ -260,14 +217,7 @@ fn init_refuses_to_overwrite_an_edited_file_and_writes_nothing() {
     );
     assert_eq!(run.read("Dockerfile"), "FROM scratch\n# ours\n");
 
-    let forced = Run::in_dir(run.dir).args([
-        "init",
-        "--preset",
-        "twilio-voice",
-        "--set",
-        "domain=voice.example.com",
-        "--force",
-    ]);
+    let forced = Run::in_dir(run.dir).args(common::init_args("twilio-voice", &["--force"]));
     forced.expect(0);
     assert!(forced.read("Dockerfile").contains("USER node"));
 }
@@ -278,13 +228,7 @@ fn a_file_identical_to_the_render_is_adopted_not_a_conflict() {
     let dockerfile = first.read("Dockerfile");
     let run = Run::new();
     std::fs::write(run.path().join("Dockerfile"), &dockerfile).unwrap();
-    let run = Run::in_dir(run.dir).args([
-        "init",
-        "--preset",
-        "prisma-voice",
-        "--set",
-        "domain=voice.example.com",
-    ]);
+    let run = Run::in_dir(run.dir).args(common::init_args("prisma-voice", &[]));
     let out = run.expect(0);
     assert!(
         out.stdout.contains("same") && out.stdout.contains("Dockerfile"),
@@ -299,13 +243,7 @@ fn init_never_writes_through_a_symlink_out_of_the_directory() {
     let outside = tempfile::tempdir().unwrap();
     let run = Run::new();
     std::os::unix::fs::symlink(outside.path(), run.path().join("scripts")).unwrap();
-    let run = Run::in_dir(run.dir).args([
-        "init",
-        "--preset",
-        "twilio-voice",
-        "--set",
-        "domain=voice.example.com",
-    ]);
+    let run = Run::in_dir(run.dir).args(common::init_args("twilio-voice", &[]));
     let out = run.expect(2);
     assert!(
         out.stderr.contains("symbolic link") && out.stderr.contains("scripts"),
@@ -355,13 +293,7 @@ fn help_documents_exit_codes() {
 #[test]
 fn no_colour_when_not_a_terminal() {
     let run = Run::new()
-        .args([
-            "init",
-            "--preset",
-            "twilio-voice",
-            "--set",
-            "domain=voice.example.com",
-        ])
+        .args(common::init_args("twilio-voice", &[]))
         .env("NO_COLOR", "");
     let out = run.expect(0);
     assert!(

@@ -142,33 +142,36 @@ pub fn copy_dir(from: &Path, to: &Path) {
 
 /// `shipready init --preset NAME --set domain=...` into a fresh temp dir.
 pub fn init_preset(preset: &str) -> Run {
-    let run = Run::new().args([
-        "init",
-        "--preset",
-        preset,
-        "--set",
-        &format!("domain={DOMAIN}"),
-    ]);
+    let run = Run::new().args(init_args(preset, &[]));
     run.expect(0);
     run
 }
 
 /// Same, with extra `--set` answers.
 pub fn init_preset_with(preset: &str, sets: &[&str]) -> Run {
-    let mut args = vec![
-        "init".to_string(),
-        "--preset".into(),
-        preset.into(),
-        "--set".into(),
-        format!("domain={DOMAIN}"),
-    ];
-    for s in sets {
-        args.push("--set".into());
-        args.push(s.to_string());
-    }
-    let run = Run::new().args(args);
+    let extra: Vec<String> = sets
+        .iter()
+        .flat_map(|s| ["--set".to_string(), s.to_string()])
+        .collect();
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let run = Run::new().args(init_args(preset, &extra));
     run.expect(0);
     run
+}
+
+/// `init --preset PRESET --set domain=DOMAIN` followed by `extra`.
+pub fn init_args(preset: &str, extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "init",
+        "--preset",
+        preset,
+        "--set",
+        &format!("domain={DOMAIN}"),
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
 }
 
 /// The path of a validator or server binary; panics (fails the test) when it
