@@ -118,15 +118,6 @@ impl Plan {
     pub fn count(&self, state: FileState) -> usize {
         self.changes.iter().filter(|c| c.state == state).count()
     }
-
-    pub fn with_state(&self, state: FileState) -> impl Iterator<Item = &FileChange> {
-        self.changes.iter().filter(move |c| c.state == state)
-    }
-
-    /// True when every path is unchanged.
-    pub fn is_clean(&self) -> bool {
-        self.changes.iter().all(|c| c.state == FileState::Unchanged)
-    }
 }
 
 fn same(a: &str, b: &str) -> bool {
