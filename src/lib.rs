@@ -6,6 +6,9 @@
 
 pub mod answers;
 pub mod apply;
+// Encoding runs in build.rs (which compiles this file too) and in tests.
+#[cfg_attr(not(test), allow(dead_code))]
+mod ast_codec;
 pub mod audit;
 pub mod catalog;
 pub mod cli;

@@ -5,6 +5,7 @@
 //! can never disagree with what `init` writes.
 
 use serde::Serialize;
+use tera::ast::Node;
 use tera::{Context, Tera};
 
 use crate::catalog::{Each, Entry, CATALOG};
@@ -120,64 +121,32 @@ pub fn engine(templates: &Templates) -> Result<Tera, Error> {
     engine_for(templates, &names)
 }
 
-/// Build a tera instance holding `roots` and every template they import or
-/// include. Parsing is most of a render's cost (tera's parser runs at a few
-/// hundred ns per byte), so only what a profile needs is parsed, in parallel.
+/// Build a tera instance holding `roots` and every template they import,
+/// include or extend, and nothing else. Embedded templates arrive parsed at
+/// build time (`ast_codec`); only overlaid ones are parsed here.
 pub fn engine_for(templates: &Templates, roots: &[&str]) -> Result<Tera, Error> {
-    let mut needed: Vec<&str> = Vec::new();
-    let mut queue: Vec<&str> = roots.to_vec();
-    while let Some(name) = queue.pop() {
-        if needed.contains(&name) {
-            continue;
-        }
-        let Some(source) = templates.get(name) else {
-            // A false match in plain text (nginx's own `include "…"`, say)
-            // is no dependency; tera itself reports a real missing one.
-            if !roots.contains(&name) {
-                continue;
-            }
-            return Err(Error::Template {
-                template: name.to_string(),
-                message: "no such template".into(),
-            });
-        };
-        needed.push(name);
-        queue.extend(dependencies(source));
-    }
-    let workers = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .min(needed.len().max(1));
-    let chunks: Vec<Vec<&str>> = (0..workers)
-        .map(|w| needed.iter().skip(w).step_by(workers).copied().collect())
-        .collect();
-    let parsed: Vec<Result<Vec<tera::Template>, Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = chunks
-            .iter()
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|name| {
-                            let source = templates.get(name).expect("checked above");
-                            tera::Template::new(name, None, source)
-                                .map_err(|e| template_error(name, &e))
-                        })
-                        .collect::<Result<Vec<_>, Error>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("a parser thread panicked"))
-            .collect()
-    });
     let mut tera = Tera::default();
     // Nothing here is HTML; escaping would corrupt configs.
     tera.autoescape_on(vec![]);
-    for batch in parsed {
-        for template in batch? {
-            tera.templates.insert(template.name.clone(), template);
+    let mut queue: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
+    while let Some(name) = queue.pop() {
+        if tera.templates.contains_key(&name) {
+            continue;
         }
+        let template = match templates.parse(&name) {
+            Some(parsed) => parsed.map_err(|e| template_error(&name, &e))?,
+            None if roots.contains(&name.as_str()) => {
+                return Err(Error::Template {
+                    template: name,
+                    message: "no such template".into(),
+                })
+            }
+            // tera names a missing import, parent or include itself, below
+            // or when rendering (an `ignore missing` include is no error).
+            None => continue,
+        };
+        queue.extend(dependencies(&template));
+        tera.templates.insert(name, template);
     }
     tera.build_inheritance_chains()
         .map_err(|e| template_error("templates", &e))?;
@@ -186,19 +155,40 @@ pub fn engine_for(templates: &Templates, roots: &[&str]) -> Result<Tera, Error> 
     Ok(tera)
 }
 
-/// Names a template pulls in with `{% import "…" %}`, `{% include "…" %}`
-/// or `{% extends "…" %}`.
-fn dependencies(source: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    for keyword in ["import \"", "include \"", "extends \""] {
-        let mut rest = source;
-        while let Some(i) = rest.find(keyword) {
-            rest = &rest[i + keyword.len()..];
-            if let Some(end) = rest.find('"') {
-                out.push(&rest[..end]);
+/// Names a parsed template pulls in: its parent, its macro imports and every
+/// `{% include %}` at any depth.
+fn dependencies(template: &tera::Template) -> Vec<String> {
+    fn includes(nodes: &[Node], out: &mut Vec<String>) {
+        for node in nodes {
+            match node {
+                Node::Include(_, names, _) => out.extend(names.iter().cloned()),
+                Node::Block(_, b, _) => includes(&b.body, out),
+                Node::MacroDefinition(_, m, _) => includes(&m.body, out),
+                Node::FilterSection(_, f, _) => includes(&f.body, out),
+                Node::Forloop(_, f, _) => {
+                    includes(&f.body, out);
+                    includes(f.empty_body.as_deref().unwrap_or_default(), out);
+                }
+                Node::If(i, _) => {
+                    for (_, _, body) in &i.conditions {
+                        includes(body, out);
+                    }
+                    if let Some((_, body)) = &i.otherwise {
+                        includes(body, out);
+                    }
+                }
+                _ => {}
             }
         }
     }
+    let mut out: Vec<String> = template.parent.iter().cloned().collect();
+    out.extend(
+        template
+            .imported_macro_files
+            .iter()
+            .map(|(file, _)| file.clone()),
+    );
+    includes(&template.ast, &mut out);
     out
 }
 
@@ -317,10 +307,14 @@ mod tests {
         assert!(names.contains(&"compose.prod.yaml.tera"));
         assert!(names.contains(&"_partials/compose/macros.tera"));
         assert!(!names.contains(&"Dockerfile.node.tera"), "{names:?}");
-        assert_eq!(
-            dependencies("{% import \"a.tera\" as m %}{% include \"b.tera\" %}"),
-            ["a.tera", "b.tera"]
-        );
+        let t = tera::Template::new(
+            "t",
+            None,
+            r#"{% extends "p.tera" %}{% import "a.tera" as m %}
+{% block x %}{% for i in l %}{% if i %}{% include "b.tera" %}{% endif %}{% endfor %}{% endblock %}"#,
+        )
+        .unwrap();
+        assert_eq!(dependencies(&t), ["p.tera", "a.tera", "b.tera"]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! can carry its own customisations or try a newer template set.
 
 use include_dir::{include_dir, Dir};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -11,10 +12,17 @@ use crate::error::Error;
 
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
+/// The same templates, parsed by build.rs (see `ast_codec`).
+static PRECOMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/templates.ast"));
+
 #[derive(Debug, Clone)]
 pub struct Templates {
-    /// Template name (path under `templates/`) → source text.
-    files: BTreeMap<String, String>,
+    /// Template name (path under `templates/`) → source text, borrowed
+    /// from the binary unless an overlay supplied it.
+    files: BTreeMap<String, Cow<'static, str>>,
+    /// Template name → its parsed form from build time, for every embedded
+    /// template that no overlay replaced.
+    precompiled: BTreeMap<&'static str, &'static [u8]>,
     version: String,
 }
 
@@ -27,7 +35,14 @@ impl Templates {
             .map(|v| v.trim().to_string())
             .expect("templates/VERSION is embedded");
         files.remove(VERSION_FILE);
-        Templates { files, version }
+        let precompiled = crate::ast_codec::index_set(PRECOMPILED)
+            .into_iter()
+            .collect();
+        Templates {
+            files,
+            precompiled,
+            version,
+        }
     }
 
     /// The embedded set with every file of `dir` laid over it (same relative
@@ -53,7 +68,8 @@ impl Templates {
                     if rel == VERSION_FILE {
                         t.version = text.trim().to_string();
                     } else {
-                        t.files.insert(rel, text);
+                        t.precompiled.remove(rel.as_str());
+                        t.files.insert(rel, Cow::Owned(text));
                     }
                 }
             }
@@ -70,27 +86,94 @@ impl Templates {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.files.get(name).map(String::as_str)
+        self.files.get(name).map(|s| &**s)
+    }
+
+    /// Template `name`, parsed: decoded from the build-time form when it is
+    /// the embedded one, parsed now when an overlay supplied it.
+    pub fn parse(&self, name: &str) -> Option<tera::Result<tera::Template>> {
+        if let Some(bytes) = self.precompiled.get(name) {
+            return Some(Ok(crate::ast_codec::decode(bytes)));
+        }
+        let source = self.files.get(name)?;
+        Some(tera::Template::new(name, None, source))
     }
 
     pub fn names(&self) -> impl Iterator<Item = &String> {
         self.files.keys()
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
-        self.files.iter()
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &str)> {
+        self.files.iter().map(|(name, source)| (name, &**source))
     }
 }
 
-fn collect(dir: &Dir<'static>, out: &mut BTreeMap<String, String>) {
+fn collect(dir: &Dir<'static>, out: &mut BTreeMap<String, Cow<'static, str>>) {
     for f in dir.files() {
         let name = f.path().to_string_lossy().replace('\\', "/");
         let text = f
             .contents_utf8()
             .unwrap_or_else(|| panic!("templates/{name} is not UTF-8"));
-        out.insert(name, text.to_string());
+        out.insert(name, Cow::Borrowed(text));
     }
     for d in dir.dirs() {
         collect(d, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The build-time parse must be exactly what parsing the source now
+    /// gives: same AST, macros, blocks and imports, for every template.
+    #[test]
+    fn precompiled_templates_equal_a_fresh_parse() {
+        let t = Templates::embedded();
+        assert_eq!(
+            t.precompiled.keys().copied().collect::<Vec<_>>(),
+            t.names().map(String::as_str).collect::<Vec<_>>(),
+            "every embedded template is precompiled, and nothing else"
+        );
+        for (name, source) in t.iter() {
+            let fresh = tera::Template::new(name, None, source).unwrap();
+            let stored = t.parse(name).unwrap().unwrap();
+            assert_eq!(stored.name, fresh.name, "{name}");
+            assert_eq!(stored.path, fresh.path, "{name}");
+            assert_eq!(stored.ast, fresh.ast, "{name}");
+            assert_eq!(stored.from_extend, fresh.from_extend, "{name}");
+            assert_eq!(stored.macros, fresh.macros, "{name}");
+            assert_eq!(
+                stored.imported_macro_files, fresh.imported_macro_files,
+                "{name}"
+            );
+            assert_eq!(stored.parent, fresh.parent, "{name}");
+            assert_eq!(stored.blocks, fresh.blocks, "{name}");
+            assert_eq!(stored.parents, fresh.parents, "{name}");
+            assert_eq!(
+                stored.blocks_definitions, fresh.blocks_definitions,
+                "{name}"
+            );
+            // And the encoding is a pure function of the parse.
+            assert_eq!(
+                crate::ast_codec::encode(&stored),
+                crate::ast_codec::encode(&fresh),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_overlaid_template_is_parsed_from_its_new_source() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join(".dockerignore.tera"),
+            "overlaid {{ 1 + 1 }}\n",
+        )
+        .unwrap();
+        let t = Templates::with_overlay(dir.path()).unwrap();
+        let parsed = t.parse(".dockerignore.tera").unwrap().unwrap();
+        assert!(matches!(&parsed.ast[0], tera::ast::Node::Text(s) if s == "overlaid "));
+        assert!(t.parse("no/such.tera").is_none());
     }
 }

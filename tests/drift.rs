@@ -97,10 +97,9 @@ impl Overlay {
 fn upgrade(templates: &[&str]) -> Overlay {
     let dir = tempfile::tempdir().unwrap();
     let embedded = Templates::embedded();
-    let sources: BTreeMap<&String, &String> = embedded.iter().collect();
     for name in templates {
-        let src = sources
-            .get(&name.to_string())
+        let src = embedded
+            .get(name)
             .unwrap_or_else(|| panic!("{name} is embedded"));
         let path = dir.path().join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
