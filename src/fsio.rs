@@ -25,12 +25,6 @@ pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, Error> {
             reason: "not a plain relative path".into(),
         });
     }
-    let root_real = match root.canonicalize() {
-        Ok(r) => r,
-        // Nothing exists yet, so there is no link to follow.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(root.join(rel_path)),
-        Err(e) => return Err(Error::io(root, e)),
-    };
     let mut cur = root.to_path_buf();
     let components: Vec<_> = rel_path.components().collect();
     for (i, c) in components.iter().enumerate() {
@@ -43,6 +37,9 @@ pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, Error> {
         if meta.file_type().is_symlink() {
             let last = i + 1 == components.len();
             let target = cur.canonicalize().ok();
+            // Resolved only here: canonicalising costs a syscall per
+            // component of the absolute path, and links are rare.
+            let root_real = root.canonicalize().map_err(|e| Error::io(root, e))?;
             let inside = target.as_ref().is_some_and(|t| t.starts_with(&root_real));
             if last {
                 return Err(Error::UnsafePath {
@@ -96,9 +93,11 @@ pub fn read_existing(root: &Path, rel: &str) -> Result<Option<String>, Error> {
 pub fn write_atomic(root: &Path, rel: &str, contents: &str, mode: u32) -> Result<(), Error> {
     let path = check_path(root, rel)?;
     let dir = path.parent().expect("a relative file path has a parent");
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    // Re-check: create_dir_all may have walked a link made in between.
-    check_path(root, rel)?;
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        // Re-check: create_dir_all may have walked a link made in between.
+        check_path(root, rel)?;
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".shipready-")
         .tempfile_in(dir)
