@@ -35,11 +35,31 @@ pub fn apply(root: &Path, writes: &[Write<'_>], removals: &[&str]) -> Result<(),
     } else {
         ProgressBar::hidden()
     };
-    for w in writes {
-        bar.set_message(w.path.to_string());
-        fsio::write_atomic(root, w.path, w.contents, w.mode)?;
-        bar.inc(1);
-    }
+    // Most of a write's cost is in the kernel (creating the temp file,
+    // freeing the replaced file's blocks on rename), and files are
+    // independent, so they are shared out over the cores.
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+        .min(writes.len().max(1));
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|k| {
+                let bar = &bar;
+                s.spawn(move || {
+                    for w in writes.iter().skip(k).step_by(workers) {
+                        bar.set_message(w.path.to_string());
+                        fsio::write_atomic(root, w.path, w.contents, w.mode)?;
+                        bar.inc(1);
+                    }
+                    Ok::<(), Error>(())
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .try_for_each(|h| h.join().expect("a writer thread panicked"))
+    })?;
     for r in removals {
         bar.set_message(r.to_string());
         fsio::remove(root, r)?;
