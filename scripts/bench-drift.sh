@@ -2,84 +2,100 @@
 # Wall time of whole `shipready diff` and `shipready update` processes on the
 # largest preset, with the release binary. Target: median <= 20 ms each.
 #
-#   diff:   a clean tree (the common CI drift check)
-#   update: after a template change that touches every file whose template
-#           is `<path>.tera`, with one file edited locally so the run also
-#           does a 3-way merge; the tree is restored before each run
+#   diff:              a clean tree (the common CI drift check)
+#   update:            after a template upgrade, the way one reaches a team:
+#                      the tree was rendered by an older template set (here
+#                      an overlay with VERSION 0.9.0 in which every template
+#                      the preset uses differs by a line), and this binary's
+#                      own templates are newer. One file carries a local
+#                      edit, so the run also does a 3-way merge. The tree is
+#                      restored and synced to disk before each run, as a
+#                      repository's files are.
+#   update --templates: the same upgrade coming from a --templates overlay
+#                      of every template. Overlays are parsed at run time
+#                      (embedded templates are parsed at build time), so
+#                      this is the slow path; reported, not a target.
 #
-# Uses hyperfine when installed (apt-get install -y hyperfine), else a loop
-# timing each process. Usage: scripts/bench-drift.sh [RUNS]
+# Needs hyperfine (apt-get install -y hyperfine). Usage:
+#   scripts/bench-drift.sh [RUNS]   (default 50)
 set -euo pipefail
 
 runs="${1:-50}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
-cargo build --release --quiet
+command -v hyperfine >/dev/null || { echo "bench-drift: needs hyperfine (apt-get install -y hyperfine)" >&2; exit 2; }
+cargo build --release --locked --quiet
 bin="$root/target/release/shipready"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+domain=voice.example.com
 
 # The largest preset is whichever renders the most files today.
 best="" best_n=0
-for preset in fastapi-three-tier twilio-voice; do
-    "$bin" init --preset "$preset" --set domain=voice.example.com --dir "$work/$preset" >/dev/null
-    n="$(grep -c '^\[files\.' "$work/$preset/shipready.toml")"
-    echo "$preset renders $n files"
+for preset in $("$bin" presets | awk 'NF > 1 && $1 !~ /^Use/ {print $1}'); do
+    "$bin" init --preset "$preset" --set domain=$domain --dir "$work/count-$preset" >/dev/null
+    n="$(grep -c '^\[files\.' "$work/count-$preset/shipready.toml")"
     if [ "$n" -gt "$best_n" ]; then best="$preset" best_n="$n"; fi
 done
-base="$work/$best"
 echo "benchmarking $best ($best_n files)"
+current="$work/count-$best"
 
-# A newer template set: every `<path>.tera` template gains a line.
-overlay="$work/overlay"
-mkdir -p "$overlay"
+# A template set that differs from the embedded one in every template the
+# preset renders from, by one trailing line.
+make_overlay() { # DIR VERSION
+    mkdir -p "$1"
+    echo "$2" >"$1/VERSION"
+    while IFS= read -r path; do
+        if [ -f "templates/$path.tera" ]; then
+            mkdir -p "$1/$(dirname "$path")"
+            { cat "templates/$path.tera"; printf '\n# bench: a line from another template set\n'; } >"$1/$path.tera"
+        fi
+    done < <(sed -n 's/^\[files\."\(.*\)"\]$/\1/p' "$current/shipready.toml")
+}
 version="$(cat templates/VERSION)"
-echo "${version%.*}.$(( ${version##*.} + 1 ))" >"$overlay/VERSION"
-changed=0
-while IFS= read -r path; do
-    if [ -f "templates/$path.tera" ]; then
-        mkdir -p "$overlay/$(dirname "$path")"
-        { cat "templates/$path.tera"; printf '\n# bench: a line from a newer template set\n'; } >"$overlay/$path.tera"
-        changed=$((changed + 1))
-    fi
-done < <(sed -n 's/^\[files\."\(.*\)"\]$/\1/p' "$base/shipready.toml")
-echo "template change touches $changed files"
+make_overlay "$work/older" 0.9.0
+make_overlay "$work/newer" "${version%.*}.$(( ${version##*.} + 1 ))"
 
-# One local edit, far from the template's change: update merges it cleanly.
-first="$(sed -n 's/^\[files\."\(.*\)"\]$/\1/p' "$base/shipready.toml" | head -1)"
-{ echo "# a local edit"; cat "$base/$first"; } >"$base/$first.tmp" && mv "$base/$first.tmp" "$base/$first"
-git_clean_copy() { rm -rf "$work/u" && cp -a "$base" "$work/u"; }
+# One local edit, far from the templates' change: update merges it cleanly.
+edit_first() {
+    local first
+    first="$(sed -n 's/^\[files\."\(.*\)"\]$/\1/p' "$1/shipready.toml" | head -1)"
+    { echo "# a local edit"; cat "$1/$first"; } >"$1/$first.tmp" && mv "$1/$first.tmp" "$1/$first"
+}
+"$bin" init --preset "$best" --set domain=$domain --dir "$work/old" --templates "$work/older" >/dev/null
+edit_first "$work/old"
+"$bin" init --preset "$best" --set domain=$domain --dir "$work/cur" >/dev/null
+edit_first "$work/cur"
 
-# Sanity: the commands do what is measured.
-clean="$work/clean"
-"$bin" init --preset "$best" --set domain=voice.example.com --dir "$clean" >/dev/null
-"$bin" diff --dir "$clean" >/dev/null
-git_clean_copy
-"$bin" update --dir "$work/u" --templates "$overlay" | tail -1
-"$bin" diff --dir "$work/u" --templates "$overlay" --stat | head -3 || true
+cat >"$work/restore" <<EOF
+#!/bin/sh
+rm -rf "$work/u" && cp -a "\$1" "$work/u" && sync
+EOF
+chmod +x "$work/restore"
 
-if command -v hyperfine >/dev/null; then
-    hyperfine --style basic --warmup 5 --runs "$runs" -N \
-        --export-json "$work/diff.json" \
-        "$bin diff --dir $clean"
-    hyperfine --style basic --warmup 5 --runs "$runs" \
-        --prepare "rm -rf $work/u && cp -a $base $work/u" \
-        --export-json "$work/update.json" \
-        "$bin update --dir $work/u --templates $overlay"
-    for f in diff update; do
-        python3 - "$work/$f.json" "$f" <<'EOF'
+# Sanity: each command does what is measured.
+"$bin" diff --dir "$current" >/dev/null
+"$work/restore" "$work/old" && "$bin" update --dir "$work/u" | tail -1
+"$work/restore" "$work/cur" && "$bin" update --dir "$work/u" --templates "$work/newer" | tail -1
+
+bench() { # NAME PREPARE COMMAND...
+    local name="$1" prepare="$2"
+    shift 2
+    local args=(--style basic --warmup 5 --runs "$runs" -N --export-json "$work/$name.json")
+    [ -n "$prepare" ] && args+=(--prepare "$prepare")
+    hyperfine "${args[@]}" "$*" >/dev/null
+}
+bench diff "" "$bin" diff --dir "$current"
+bench update "$work/restore $work/old" "$bin" update --dir "$work/u"
+bench update-overlay "$work/restore $work/cur" "$bin" update --dir "$work/u" --templates "$work/newer"
+
+for f in diff update update-overlay; do
+    python3 - "$work/$f.json" "$f" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
-print(f"{sys.argv[2]:>6}: median {r['median'] * 1000:.1f} ms (mean {r['mean'] * 1000:.1f}, min {r['min'] * 1000:.1f}, max {r['max'] * 1000:.1f}, runs {len(r['times'])})")
+ms = lambda x: x * 1000
+print(f"{sys.argv[2]:>15}: median {ms(r['median']):.1f} ms  (mean {ms(r['mean']):.1f}, "
+      f"min {ms(r['min']):.1f}, max {ms(r['max']):.1f}, user {ms(r['user']):.1f}, "
+      f"system {ms(r['system']):.1f}, runs {len(r['times'])})")
 EOF
-    done
-else
-    median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2) / 1e6 " ms"}'; }
-    for _ in $(seq "$runs"); do
-        s=$(date +%s%N); "$bin" diff --dir "$clean" >/dev/null; e=$(date +%s%N); echo $((e - s))
-    done | { printf '  diff: median '; median; }
-    for _ in $(seq "$runs"); do
-        git_clean_copy
-        s=$(date +%s%N); "$bin" update --dir "$work/u" --templates "$overlay" >/dev/null; e=$(date +%s%N); echo $((e - s))
-    done | { printf 'update: median '; median; }
-fi
+done
