@@ -36,18 +36,21 @@ pub fn apply(root: &Path, writes: &[Write<'_>], removals: &[&str]) -> Result<(),
         ProgressBar::hidden()
     };
     // Most of a write's cost is in the kernel (creating the temp file,
-    // freeing the replaced file's blocks on rename), and files are
-    // independent, so they are shared out over the cores.
+    // freeing the replaced file's blocks on rename) and files are
+    // independent, so they are shared out over the cores: in contiguous runs,
+    // so that files of one directory stay on one thread and the threads
+    // rarely wait on the same directory lock.
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(4)
-        .min(writes.len().max(1));
+        .min(4);
+    let per = writes.len().div_ceil(workers).max(1);
     std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|k| {
+        let handles: Vec<_> = writes
+            .chunks(per)
+            .map(|run| {
                 let bar = &bar;
                 s.spawn(move || {
-                    for w in writes.iter().skip(k).step_by(workers) {
+                    for w in run {
                         bar.set_message(w.path.to_string());
                         fsio::write_atomic(root, w.path, w.contents, w.mode)?;
                         bar.inc(1);
