@@ -10,6 +10,7 @@ mod ast_codec;
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    // Cargo scans a directory given here recursively for changes.
     println!("cargo::rerun-if-changed={}", root.display());
 
     let mut files = Vec::new();
@@ -40,14 +41,11 @@ fn main() {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    // Directories are watched by rerun-if-changed only for their own entries.
-    println!("cargo::rerun-if-changed={}", dir.display());
     for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.expect("a readable directory entry").path();
         if path.is_dir() {
             walk(&path, out);
         } else {
-            println!("cargo::rerun-if-changed={}", path.display());
             out.push(path);
         }
     }
