@@ -3,7 +3,6 @@
 //! can carry its own customisations or try a newer template set.
 
 use include_dir::{include_dir, Dir};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -17,9 +16,8 @@ static PRECOMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/templates.
 
 #[derive(Debug, Clone)]
 pub struct Templates {
-    /// Template name (path under `templates/`) → source text, borrowed
-    /// from the binary unless an overlay supplied it.
-    files: BTreeMap<String, Cow<'static, str>>,
+    /// Template name (path under `templates/`) → source text.
+    files: BTreeMap<String, Source>,
     /// Template name → its parsed form from build time, for every embedded
     /// template that no overlay replaced.
     precompiled: BTreeMap<&'static str, &'static [u8]>,
@@ -31,10 +29,9 @@ impl Templates {
         let mut files = BTreeMap::new();
         collect(&EMBEDDED, &mut files);
         let version = files
-            .get(VERSION_FILE)
-            .map(|v| v.trim().to_string())
+            .remove(VERSION_FILE)
+            .map(|v| v.text().trim().to_string())
             .expect("templates/VERSION is embedded");
-        files.remove(VERSION_FILE);
         let precompiled = crate::ast_codec::index_set(PRECOMPILED)
             .into_iter()
             .collect();
@@ -69,7 +66,7 @@ impl Templates {
                         t.version = text.trim().to_string();
                     } else {
                         t.precompiled.remove(rel.as_str());
-                        t.files.insert(rel, Cow::Owned(text));
+                        t.files.insert(rel, Source::Overlay(text));
                     }
                 }
             }
@@ -86,7 +83,7 @@ impl Templates {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.files.get(name).map(|s| &**s)
+        self.files.get(name).map(Source::text)
     }
 
     /// Template `name`, parsed: decoded from the build-time form when it is
@@ -96,7 +93,7 @@ impl Templates {
             return Some(Ok(crate::ast_codec::decode(bytes)));
         }
         let source = self.files.get(name)?;
-        Some(tera::Template::new(name, None, source))
+        Some(tera::Template::new(name, None, source.text()))
     }
 
     pub fn names(&self) -> impl Iterator<Item = &String> {
@@ -104,17 +101,35 @@ impl Templates {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &str)> {
-        self.files.iter().map(|(name, source)| (name, &**source))
+        self.files
+            .iter()
+            .map(|(name, source)| (name, source.text()))
     }
 }
 
-fn collect(dir: &Dir<'static>, out: &mut BTreeMap<String, Cow<'static, str>>) {
+/// A template's source. Embedded text is checked for UTF-8 only when read:
+/// a run renders from the precompiled form and never needs most of it.
+#[derive(Debug, Clone)]
+enum Source {
+    Embedded(&'static [u8]),
+    Overlay(String),
+}
+
+impl Source {
+    fn text(&self) -> &str {
+        match self {
+            Source::Embedded(bytes) => {
+                std::str::from_utf8(bytes).expect("build.rs read every template as UTF-8")
+            }
+            Source::Overlay(text) => text,
+        }
+    }
+}
+
+fn collect(dir: &Dir<'static>, out: &mut BTreeMap<String, Source>) {
     for f in dir.files() {
         let name = f.path().to_string_lossy().replace('\\', "/");
-        let text = f
-            .contents_utf8()
-            .unwrap_or_else(|| panic!("templates/{name} is not UTF-8"));
-        out.insert(name, Cow::Borrowed(text));
+        out.insert(name, Source::Embedded(f.contents()));
     }
     for d in dir.dirs() {
         collect(d, out);
