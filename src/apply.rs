@@ -21,8 +21,29 @@ pub struct Write<'a> {
     pub mode: u32,
 }
 
-/// Write files and remove orphans under `root`, with a progress bar on a terminal.
-pub fn apply(root: &Path, writes: &[Write<'_>], removals: &[&str]) -> Result<(), Error> {
+/// Write files and remove orphans under `root`, with a progress bar on a
+/// terminal; then, when given, write `lock`, last. The lock is serialised
+/// while the files are written (it is ~300 KB of TOML for a large preset).
+pub fn apply(
+    root: &Path,
+    writes: &[Write<'_>],
+    removals: &[&str],
+    lock: Option<&Lock>,
+) -> Result<(), Error> {
+    std::thread::scope(|s| {
+        let lock_text = lock.map(|l| s.spawn(|| l.to_text()));
+        apply_files(root, writes, removals)?;
+        match lock_text {
+            Some(text) => {
+                let text = text.join().expect("serialising the lock panicked");
+                fsio::write_atomic(root, LOCK_FILE, &text, 0o644)
+            }
+            None => Ok(()),
+        }
+    })
+}
+
+fn apply_files(root: &Path, writes: &[Write<'_>], removals: &[&str]) -> Result<(), Error> {
     std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
     let bar = if ui::stdout_is_terminal() && writes.len() + removals.len() > 1 {
         let b = ProgressBar::new((writes.len() + removals.len()) as u64);
@@ -36,32 +57,12 @@ pub fn apply(root: &Path, writes: &[Write<'_>], removals: &[&str]) -> Result<(),
         ProgressBar::hidden()
     };
     // Most of a write's cost is in the kernel (creating the temp file,
-    // freeing the replaced file's blocks on rename) and files are
-    // independent, so they are shared out over the cores: in contiguous runs,
-    // so that files of one directory stay on one thread and the threads
-    // rarely wait on the same directory lock.
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(4);
-    let per = writes.len().div_ceil(workers).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = writes
-            .chunks(per)
-            .map(|run| {
-                let bar = &bar;
-                s.spawn(move || {
-                    for w in run {
-                        bar.set_message(w.path.to_string());
-                        fsio::write_atomic(root, w.path, w.contents, w.mode)?;
-                        bar.inc(1);
-                    }
-                    Ok::<(), Error>(())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .try_for_each(|h| h.join().expect("a writer thread panicked"))
+    // freeing the replaced file's blocks on rename); files are independent.
+    crate::parallel::try_map(writes, |w| {
+        bar.set_message(w.path.to_string());
+        fsio::write_atomic(root, w.path, w.contents, w.mode)?;
+        bar.inc(1);
+        Ok::<(), Error>(())
     })?;
     for r in removals {
         bar.set_message(r.to_string());
@@ -86,8 +87,4 @@ pub fn lock_for(profile: &Profile, preset: Option<String>, tree: &RenderedTree) 
             .map(|f| (f.path.clone(), LockedFile::new(&f.contents, f.mode)))
             .collect(),
     }
-}
-
-pub fn write_lock(root: &Path, lock: &Lock) -> Result<(), Error> {
-    fsio::write_atomic(root, LOCK_FILE, &lock.to_text(), 0o644)
 }

@@ -89,6 +89,12 @@ pub fn read_existing(root: &Path, rel: &str) -> Result<Option<String>, Error> {
     }
 }
 
+/// [`read_existing`] for each of `rels`, in order, spread over the cores
+/// (a plan reads every file shipready manages).
+pub fn read_many(root: &Path, rels: &[&str]) -> Result<Vec<Option<String>>, Error> {
+    crate::parallel::try_map(rels, |rel| read_existing(root, rel))
+}
+
 /// Write `contents` to `rel` under `root` atomically, with `mode`.
 pub fn write_atomic(root: &Path, rel: &str, contents: &str, mode: u32) -> Result<(), Error> {
     let path = check_path(root, rel)?;

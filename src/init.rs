@@ -64,8 +64,7 @@ pub fn run(args: &InitArgs) -> Result<i32, Error> {
         );
         return Ok(exit::OK);
     }
-    apply::apply(&args.dir, &writes, &[])?;
-    apply::write_lock(&args.dir, &new_lock)?;
+    apply::apply(&args.dir, &writes, &[], Some(&new_lock))?;
     print_plan(&plan, &args.dir, false, args.force);
     Ok(exit::OK)
 }

@@ -22,6 +22,7 @@ pub mod init;
 pub mod interactive;
 pub mod lock;
 pub mod merge;
+pub mod parallel;
 pub mod plan;
 pub mod preset;
 pub mod presets_cmd;

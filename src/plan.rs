@@ -82,11 +82,25 @@ pub struct Plan {
 impl Plan {
     /// Compare a fresh render with the disk under `root` and the lock.
     pub fn compute(root: &Path, tree: &RenderedTree, lock: Option<&Lock>) -> Result<Plan, Error> {
-        let mut changes = Vec::with_capacity(tree.files.len());
-        let mut rendered_paths = BTreeSet::new();
-        for file in &tree.files {
-            rendered_paths.insert(file.path.as_str());
-            let disk = fsio::read_existing(root, &file.path)?;
+        let rendered_paths: BTreeSet<&str> = tree.files.iter().map(|f| f.path.as_str()).collect();
+        let orphans: Vec<(&String, &LockedFile)> = lock
+            .map(|l| {
+                l.files
+                    .iter()
+                    .filter(|(path, _)| !rendered_paths.contains(path.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let paths: Vec<&str> = tree
+            .files
+            .iter()
+            .map(|f| f.path.as_str())
+            .chain(orphans.iter().map(|(path, _)| path.as_str()))
+            .collect();
+        let mut disks = fsio::read_many(root, &paths)?.into_iter();
+
+        let mut changes = Vec::with_capacity(paths.len());
+        for (file, disk) in tree.files.iter().zip(disks.by_ref()) {
             let base = lock.and_then(|l| l.files.get(&file.path)).cloned();
             let state = classify(&file.contents, disk.as_deref(), base.as_ref());
             changes.push(FileChange {
@@ -97,20 +111,14 @@ impl Plan {
                 base,
             });
         }
-        if let Some(lock) = lock {
-            for (path, base) in &lock.files {
-                if rendered_paths.contains(path.as_str()) {
-                    continue;
-                }
-                let disk = fsio::read_existing(root, path)?;
-                changes.push(FileChange {
-                    path: path.clone(),
-                    state: FileState::Orphaned,
-                    rendered: None,
-                    disk,
-                    base: Some(base.clone()),
-                });
-            }
+        for ((path, base), disk) in orphans.into_iter().zip(disks) {
+            changes.push(FileChange {
+                path: path.clone(),
+                state: FileState::Orphaned,
+                rendered: None,
+                disk,
+                base: Some(base.clone()),
+            });
         }
         Ok(Plan { changes })
     }

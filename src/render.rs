@@ -214,8 +214,7 @@ pub fn render_with(
     ctx.insert("template_version", templates.version());
 
     // One job per output file: its entry, its environment (for per-env
-    // entries) and its path. Files are independent, so the jobs are split
-    // into contiguous runs over the cores and joined back in catalog order.
+    // entries) and its path; rendered over the cores, in catalog order.
     let mut jobs = Vec::new();
     for entry in CATALOG.iter().filter(|e| (e.when)(profile)) {
         match entry.each {
@@ -227,35 +226,13 @@ pub fn render_with(
             }
         }
     }
-    let workers = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(jobs.len().max(1));
-    let per = jobs.len().div_ceil(workers).max(1);
-    let ctx = &ctx;
-    let files = std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
-            .chunks(per)
-            .map(|chunk| {
-                s.spawn(move || {
-                    chunk
-                        .iter()
-                        .map(|(entry, env, path)| match env {
-                            None => render_one(tera, entry, ctx, path.clone()),
-                            Some(env) => {
-                                let mut c = ctx.clone();
-                                c.insert("env", env);
-                                render_one(tera, entry, &c, path.clone())
-                            }
-                        })
-                        .collect::<Result<Vec<_>, Error>>()
-                })
-            })
-            .collect();
-        let mut files = Vec::with_capacity(jobs.len());
-        for h in handles {
-            files.extend(h.join().expect("a render thread panicked")?);
+    let files = crate::parallel::try_map(&jobs, |(entry, env, path)| match env {
+        None => render_one(tera, entry, &ctx, path.clone()),
+        Some(env) => {
+            let mut c = ctx.clone();
+            c.insert("env", env);
+            render_one(tera, entry, &c, path.clone())
         }
-        Ok::<_, Error>(files)
     })?;
     Ok(RenderedTree {
         files,

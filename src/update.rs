@@ -240,11 +240,14 @@ pub fn run(args: &UpdateArgs) -> Result<i32, Error> {
         );
         return Ok(code);
     }
-    if !writes.is_empty() || !removals.is_empty() {
-        apply::apply(&args.dir, &writes, &removals)?;
-    }
-    if new_lock != lock {
-        apply::write_lock(&args.dir, &new_lock)?;
+    let lock_changed = new_lock != lock;
+    if !writes.is_empty() || !removals.is_empty() || lock_changed {
+        apply::apply(
+            &args.dir,
+            &writes,
+            &removals,
+            lock_changed.then_some(&new_lock),
+        )?;
     }
     report(
         &steps,
