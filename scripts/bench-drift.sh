@@ -85,10 +85,40 @@ bench() { # NAME PREPARE COMMAND...
     [ -n "$prepare" ] && args+=(--prepare "$prepare")
     hyperfine "${args[@]}" "$*" >/dev/null
 }
+# The floor under update: the same atomic replacements (temp file, write,
+# chmod, rename) of the files the upgrade changes, with nothing else.
+cat >"$work/replace.py" <<'PY'
+import os, sys, time
+root, paths = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+for i, rel in enumerate(paths):
+    path = os.path.join(root, rel)
+    tmp = os.path.join(os.path.dirname(path), ".floor-%d" % i)
+    data = open(path, "rb").read() + b"# floor\n"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    os.write(fd, data)
+    os.fchmod(fd, 0o644)
+    os.close(fd)
+    os.rename(tmp, path)
+print("%.3f" % ((time.perf_counter() - start) * 1000))
+PY
+changed_paths=()
+while IFS= read -r path; do
+    [ -f "templates/$path.tera" ] && changed_paths+=("$path")
+done < <(sed -n 's/^\[files\."\(.*\)"\]$/\1/p' "$work/old/shipready.toml")
+floor=()
+for _ in $(seq 15); do
+    "$work/restore" "$work/old"
+    floor+=("$(python3 "$work/replace.py" "$work/u" "${changed_paths[@]}")")
+done
+
 bench diff "" "$bin" diff --dir "$current"
 bench update "$work/restore $work/old" "$bin" update --dir "$work/u"
 bench update-overlay "$work/restore $work/cur" "$bin" update --dir "$work/u" --templates "$work/newer"
 
+printf '%s\n' "${floor[@]}" | sort -n | awk -v n="${#changed_paths[@]}" '{a[NR] = $1}
+    END {printf "  replace floor: median %.1f ms for the %d atomic file replacements alone (15 runs)\n",
+         (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), n}'
 for f in diff update update-overlay; do
     python3 - "$work/$f.json" "$f" <<'EOF'
 import json, sys
