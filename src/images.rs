@@ -1,6 +1,10 @@
 //! Container images the templates use, pinned to exact tags in one place so
 //! they are bumped together and reviewed as one diff. Tags, not `latest`:
 //! STANDARDS.md asks for exact versions (a digest may be added by the team).
+//!
+//! Every tag below was last checked on 2026-11-22 against public Dockerfiles,
+//! compose files and mirrors that pull it (no registry is reachable from the
+//! build machines); bump them here, together, after checking the registry.
 
 use serde::Serialize;
 
