@@ -128,25 +128,33 @@ pub fn engine_for(templates: &Templates, roots: &[&str]) -> Result<Tera, Error> 
     let mut tera = Tera::default();
     // Nothing here is HTML; escaping would corrupt configs.
     tera.autoescape_on(vec![]);
-    let mut queue: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
-    while let Some(name) = queue.pop() {
-        if tera.templates.contains_key(&name) {
-            continue;
-        }
-        let template = match templates.parse(&name) {
-            Some(parsed) => parsed.map_err(|e| template_error(&name, &e))?,
-            None if roots.contains(&name.as_str()) => {
-                return Err(Error::Template {
-                    template: name,
-                    message: "no such template".into(),
-                })
-            }
+    // Level by level (the roots, then what they pull in, ...), each level
+    // decoded, or parsed when overlaid, over the cores.
+    let mut level: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
+    level.sort_unstable();
+    level.dedup();
+    while !level.is_empty() {
+        let parsed = crate::parallel::try_map(&level, |name| match templates.parse(name) {
+            Some(parsed) => parsed.map(Some).map_err(|e| template_error(name, &e)),
+            None if roots.contains(&name.as_str()) => Err(Error::Template {
+                template: name.clone(),
+                message: "no such template".into(),
+            }),
             // tera names a missing import, parent or include itself, below
             // or when rendering (an `ignore missing` include is no error).
-            None => continue,
-        };
-        queue.extend(dependencies(&template));
-        tera.templates.insert(name, template);
+            None => Ok(None),
+        })?;
+        let mut next = Vec::new();
+        for (name, template) in level.into_iter().zip(parsed) {
+            if let Some(template) = template {
+                next.extend(dependencies(&template));
+                tera.templates.insert(name, template);
+            }
+        }
+        next.sort_unstable();
+        next.dedup();
+        next.retain(|n| !tera.templates.contains_key(n));
+        level = next;
     }
     tera.build_inheritance_chains()
         .map_err(|e| template_error("templates", &e))?;
