@@ -18,6 +18,10 @@ PY_TOOLS=(
   yamllint==1.38.0
   python-hcl2==8.1.4
   locust==2.47.0
+  # Security scanners run as validators too: GitHub Actions, nginx, compose.
+  zizmor==1.32.0
+  gixy-ng==0.2.59
+  compose-lint==0.36.2
 )
 CHECKOV=checkov==3.3.30
 
