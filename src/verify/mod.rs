@@ -46,6 +46,7 @@ pub enum Outcome {
 pub const VALIDATORS: &[Validator] = &[
     container::HADOLINT,
     container::COMPOSE,
+    container::COMPOSE_LINT,
     container::YAMLLINT,
     edge::NGINX,
     edge::REDIS,
