@@ -1,11 +1,13 @@
-//! The nginx edge: `nginx -t` on every preset's generated configuration, and
-//! a live nginx on loopback (high ports, temp prefix, self-signed
-//! certificate) in front of a small upstream that also speaks WebSocket.
+//! The nginx edge: `nginx -t` and gixy on every preset's generated
+//! configuration, and a live nginx on loopback (high ports, temp prefix,
+//! self-signed certificate) in front of a small upstream that also speaks
+//! WebSocket.
 
 mod common;
 
 use common::{init_preset, init_preset_with, presets, require_tool, Run, DOMAIN};
-use shipready::verify::edge::{nginx_sandbox, NginxPorts, NginxSandbox};
+use shipready::verify::edge::{nginx_sandbox, NginxPorts, NginxSandbox, GIXY};
+use shipready::verify::Outcome;
 use std::collections::BTreeMap;
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -159,9 +161,9 @@ fn nginx_t(sandbox: &NginxSandbox) -> (bool, String) {
     )
 }
 
-#[test]
-fn nginx_t_passes_for_every_preset_and_variant() {
-    require_tool("openssl");
+/// Every preset, plus the variants that change the edge: bring-your-own TLS
+/// with a CORS allow-list, and RingCentral on the FastAPI preset.
+fn preset_and_variant_runs() -> Vec<(String, Run)> {
     let mut runs: Vec<(String, Run)> = presets()
         .into_iter()
         .map(|p| (p.clone(), init_preset(&p)))
@@ -186,6 +188,13 @@ fn nginx_t_passes_for_every_preset_and_variant() {
             ],
         ),
     ));
+    runs
+}
+
+#[test]
+fn nginx_t_passes_for_every_preset_and_variant() {
+    require_tool("openssl");
+    let runs = preset_and_variant_runs();
     for (name, run) in &runs {
         let sandbox = nginx_sandbox(run.path(), ports()).unwrap();
         let (ok, log) = nginx_t(&sandbox);
@@ -204,6 +213,116 @@ fn nginx_t_passes_for_every_preset_and_variant() {
     .unwrap();
     let (ok, _) = nginx_t(&nginx_sandbox(run.path(), ports()).unwrap());
     assert!(!ok, "nginx -t accepted an invalid directive");
+}
+
+/// The GIXY validator, exactly as `verify` runs it, on `root`.
+fn gixy(root: &std::path::Path) -> Outcome {
+    require_tool("gixy");
+    (GIXY.run)(root, "deploy/nginx/nginx.conf")
+}
+
+#[test]
+fn gixy_finds_nothing_for_every_preset_and_variant() {
+    for (name, run) in &preset_and_variant_runs() {
+        assert_eq!(gixy(run.path()), Outcome::Pass, "{name}");
+    }
+}
+
+#[test]
+fn gixy_fails_on_a_finding_and_on_an_include_it_cannot_see() {
+    let run = init_preset("fastapi-three-tier");
+    let site = run.path().join("deploy/nginx/conf.d/site.conf");
+    let original = std::fs::read_to_string(&site).unwrap();
+    let fails_with = |text: String, needle: &str| {
+        assert_ne!(text, original, "the edit for {needle} changed nothing");
+        std::fs::write(&site, text).unwrap();
+        match gixy(run.path()) {
+            Outcome::Fail(out) => assert!(out.contains(needle), "{needle}: {out}"),
+            Outcome::Pass => panic!("gixy passed a config that should give {needle}"),
+        }
+        std::fs::write(&site, &original).unwrap();
+    };
+    // The two findings this config once had; the second is only LOW, and
+    // fails all the same.
+    fails_with(
+        original.replace(
+            "        default_type text/plain;\n",
+            "        default_type text/plain;\n        try_files $uri =404;\n",
+        ),
+        "try_files_is_evil_too",
+    );
+    fails_with(
+        original.replace("        return 421;\n", "        return 404;\n"),
+        "http2_misdirected_request",
+    );
+    // The SPA fallback needs its file cache.
+    fails_with(
+        original.replace("        open_file_cache max=1000 inactive=60s;\n", ""),
+        "try_files_is_evil_too",
+    );
+    // A missing include would hide what is in it, a glob that matches
+    // nothing too (gixy itself says nothing about either).
+    std::fs::remove_file(run.path().join("deploy/nginx/snippets/proxy.conf")).unwrap();
+    match gixy(run.path()) {
+        Outcome::Fail(out) => assert!(
+            out.contains("include snippets/proxy.conf") && out.contains("no file"),
+            "{out}"
+        ),
+        Outcome::Pass => panic!("gixy passed with snippets/proxy.conf missing"),
+    }
+    std::fs::remove_dir_all(run.path().join("deploy/nginx/conf.d")).unwrap();
+    match gixy(run.path()) {
+        Outcome::Fail(out) => assert!(out.contains("include conf.d/*.conf"), "{out}"),
+        Outcome::Pass => panic!("gixy passed with conf.d missing"),
+    }
+}
+
+/// The block that starts at the first line containing `opening` (which ends
+/// in `{`), up to its matching `}`.
+fn block<'a>(conf: &'a str, opening: &str) -> &'a str {
+    let start = conf
+        .find(opening)
+        .unwrap_or_else(|| panic!("no {opening:?} in\n{conf}"));
+    let mut depth = 0;
+    for (i, c) in conf[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &conf[start..=start + i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced block {opening:?}");
+}
+
+#[test]
+fn default_tls_server_answers_421_and_acme_needs_no_try_files() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        let site = run.read("deploy/nginx/conf.d/site.conf");
+        let default = block(&site, "server {\n    listen 443 ssl http2 default_server;");
+        assert!(
+            default.contains("ssl_reject_handshake on;"),
+            "{preset}: {default}"
+        );
+        let root = block(default, "location / {");
+        assert!(root.contains("return 421;"), "{preset}: {default}");
+        let acme = block(&site, "location ^~ /.well-known/acme-challenge/ {");
+        assert!(acme.contains("root /var/www/certbot;"), "{preset}: {acme}");
+        assert!(!acme.contains("try_files"), "{preset}: {acme}");
+        // Wherever try_files remains (the SPA fallback), its lookups are
+        // cached.
+        for (i, _) in site.match_indices("\n    location ") {
+            let loc = block(&site[i..], "location ");
+            if loc.contains("try_files") {
+                assert!(loc.contains("open_file_cache max="), "{preset}: {loc}");
+            }
+        }
+    }
 }
 
 #[test]
@@ -570,6 +689,18 @@ fn live_checks(preset: &str) {
         &["-servername", "other.example.org"],
     );
     assert!(!ok, "{preset}: a handshake for another name succeeded");
+    // A handshake for the domain, then a request naming another host (an
+    // HTTP/1.1 Host header, or an HTTP/2 :authority as on a reused
+    // connection): the default server answers 421 Misdirected Request.
+    for proto in ["--http1.1", "--http2"] {
+        let r = live.curl(&[proto, "-H", "Host: other.example.org"], "/", true);
+        assert_eq!(
+            r.status, 421,
+            "{preset} {proto}: Host other.example.org after the domain's handshake: {}",
+            r.body
+        );
+        assert_security_headers(&r, &format!("{preset} {proto} 421"));
+    }
 
     // HTTP/2 over ALPN, gzip for large JSON.
     let r = live.curl(

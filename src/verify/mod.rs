@@ -49,6 +49,7 @@ pub const VALIDATORS: &[Validator] = &[
     container::COMPOSE_LINT,
     container::YAMLLINT,
     edge::NGINX,
+    edge::GIXY,
     edge::REDIS,
     terraform::FMT,
     terraform::HCL_PARSE,
