@@ -248,8 +248,83 @@ fn workflow_is_hardened() {
         let wf = run.read(".github/workflows/loadtest.yml");
         assert!(wf.contains("\npermissions:\n  contents: read\n"), "{wf}");
         assert!(wf.contains("persist-credentials: false"), "{wf}");
-        assert!(wf.contains("workflow_dispatch:") && wf.contains("workflow_run:"));
         assert!(wf.contains("${{ vars.STAGING_URL }}"), "{wf}");
+        // Run by hand or called by the Deploy workflow; never `workflow_run`
+        // (it runs with the repository's secrets on another run's event).
+        assert!(!wf.contains("workflow_run"), "{preset}: workflow_run\n{wf}");
+        let doc: serde_norway::Value = serde_norway::from_str(&wf).unwrap();
+        let on = doc.get("on").and_then(|o| o.as_mapping()).expect("on:");
+        let triggers: Vec<&str> = on.keys().filter_map(|k| k.as_str()).collect();
+        assert_eq!(triggers, ["workflow_dispatch", "workflow_call"], "{preset}");
+        let dispatch = &on["workflow_dispatch"]["inputs"]["shape"];
+        assert_eq!(dispatch["type"].as_str(), Some("choice"), "{preset}");
+        assert_eq!(dispatch["default"].as_str(), Some("ramp"), "{preset}");
+        let call = &on["workflow_call"];
+        let inputs: Vec<&str> = call["inputs"]
+            .as_mapping()
+            .expect("workflow_call inputs")
+            .keys()
+            .filter_map(|k| k.as_str())
+            .collect();
+        assert_eq!(inputs, ["shape"], "{preset}");
+        assert_eq!(call["inputs"]["shape"]["type"].as_str(), Some("string"));
+        assert_eq!(call["inputs"]["shape"]["default"].as_str(), Some("ramp"));
+        // The one secret the run reads, declared by name and optional: a
+        // team without it must not have its Deploy run fail at the call.
+        let want_secret = match profile(&preset).voice.provider {
+            VoiceProvider::Twilio => Some("STAGING_TWILIO_AUTH_TOKEN"),
+            VoiceProvider::Ringcentral => Some("STAGING_RINGCENTRAL_VERIFICATION_TOKEN"),
+            VoiceProvider::None => None,
+        };
+        let secrets: Vec<&str> = call
+            .get("secrets")
+            .and_then(|s| s.as_mapping())
+            .map(|m| m.keys().filter_map(|k| k.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            secrets,
+            want_secret.into_iter().collect::<Vec<_>>(),
+            "{preset}"
+        );
+        for name in &secrets {
+            assert_eq!(
+                call["secrets"][*name]["required"].as_bool(),
+                Some(false),
+                "{preset}: {name}"
+            );
+            assert!(
+                wf.contains(&format!("${{{{ secrets.{name} }}}}")),
+                "{preset}: {name} is declared but not read\n{wf}"
+            );
+        }
+        // No secret is handed over wholesale, here or by the caller.
+        for file in [
+            ".github/workflows/loadtest.yml",
+            ".github/workflows/deploy.yml",
+        ] {
+            let text = run.read(file);
+            assert!(
+                !text.lines().any(|l| l.trim() == "secrets: inherit"),
+                "{preset}: {file} uses secrets: inherit"
+            );
+        }
+        // The commit checked out is the run's own (the deployed one when
+        // Deploy calls it): nothing is taken from another run's event.
+        assert!(!wf.contains("github.event"), "{preset}\n{wf}");
+        let job = &doc["jobs"]["loadtest"];
+        assert!(
+            job.get("if").is_none(),
+            "{preset}: the job runs whenever called"
+        );
+        // One load test at a time, whoever starts it.
+        assert_eq!(
+            doc["concurrency"]["group"].as_str(),
+            Some("loadtest-staging")
+        );
+        assert_eq!(
+            doc["concurrency"]["cancel-in-progress"].as_bool(),
+            Some(false)
+        );
         let mut uses = 0;
         for line in wf.lines().filter(|l| l.trim_start().starts_with("uses:")) {
             uses += 1;

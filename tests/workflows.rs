@@ -174,6 +174,16 @@ fn hardening_problems(name: &str, text: &str) -> Vec<String> {
         }
     }
 
+    // Triggers that run with the repository's secrets on an event someone
+    // else controls (a fork's pull request, another run).
+    if let Some(on) = get(&doc, "on").and_then(Value::as_mapping) {
+        for trigger in ["pull_request_target", "workflow_run"] {
+            if on.contains_key(trigger) {
+                problems.push(format!("{name}: triggered by {trigger}"));
+            }
+        }
+    }
+
     let top_concurrency = get(&doc, "concurrency").is_some();
     let all_jobs = jobs(&doc);
     if all_jobs.is_empty() {
@@ -187,6 +197,11 @@ fn hardening_problems(name: &str, text: &str) -> Vec<String> {
                     "{name}: job {id} uses {u}, not pinned to a commit SHA"
                 ));
             }
+        }
+        if get(job, "secrets").and_then(Value::as_str) == Some("inherit") {
+            problems.push(format!(
+                "{name}: job {id} passes secrets: inherit (pass each secret by name)"
+            ));
         }
         if !top_concurrency && get(job, "concurrency").is_none() {
             problems.push(format!(
@@ -299,6 +314,112 @@ fn every_workflow_of_every_preset_passes_actionlint_and_yamllint() {
             actionlint(run.path(), &w.path);
             yamllint(run.path(), &w.path);
         }
+    }
+}
+
+/// zizmor as `shipready verify` runs it (src/verify/workflows.rs): offline,
+/// default persona, failing (non-zero exit) on any finding.
+fn zizmor(root: &Path, file: &str) {
+    let out = Command::new(require_tool("zizmor"))
+        .current_dir(root)
+        .args([
+            "--offline",
+            "--no-progress",
+            "--color=never",
+            "--render-links=never",
+            "--strict-collection",
+            "--quiet",
+        ])
+        .arg(file)
+        .output()
+        .expect("zizmor runs");
+    assert!(
+        out.status.success(),
+        "zizmor {file} ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_workflow_of_every_preset_passes_zizmor() {
+    let mut runs: Vec<(String, Run)> = presets()
+        .into_iter()
+        .map(|p| {
+            let run = init_preset(&p);
+            (p, run)
+        })
+        .collect();
+    // Deploy chains with no environment before production, and with two.
+    for envs in ["[\"production\"]", "[\"dev\", \"qa-eu\", \"production\"]"] {
+        let set = format!("aws.environments={envs}");
+        runs.push((set.clone(), init_preset_with("twilio-voice", &[&set])));
+    }
+    for (label, run) in &runs {
+        let found = workflows(run);
+        assert!(
+            found
+                .iter()
+                .any(|w| w.path == ".github/workflows/loadtest.yml"),
+            "{label}: no loadtest.yml"
+        );
+        for w in found {
+            zizmor(run.path(), &w.path);
+        }
+    }
+}
+
+#[test]
+fn verify_runs_zizmor_on_every_workflow() {
+    require_tool("zizmor");
+    let run = init_preset("twilio-voice");
+    let files = run.files();
+    let paths: Vec<&str> = files.iter().map(String::as_str).collect();
+    let findings: Vec<_> = shipready::verify::check(run.path(), &paths)
+        .into_iter()
+        .filter(|f| f.validator == "zizmor")
+        .collect();
+    let targets: Vec<&str> = findings.iter().map(|f| f.target.as_str()).collect();
+    let mut want: Vec<&str> = paths
+        .iter()
+        .copied()
+        .filter(|p| p.starts_with(".github/workflows/"))
+        .collect();
+    want.sort();
+    let mut got = targets.clone();
+    got.sort();
+    assert_eq!(got, want, "one zizmor check per workflow");
+    for f in &findings {
+        assert!(
+            matches!(f.result, Ok(shipready::verify::Outcome::Pass)),
+            "{}: {:?}",
+            f.target,
+            f.result
+        );
+    }
+
+    // And it fails, with zizmor's report, on the trigger loadtest.yml used to
+    // have.
+    let file = ".github/workflows/loadtest.yml";
+    let text = run.read(file);
+    let broken = text.replacen(
+        "  workflow_call:\n",
+        "  workflow_run:\n    workflows:\n      - Deploy\n    types:\n      - completed\n  workflow_call:\n",
+        1,
+    );
+    assert_ne!(broken, text);
+    std::fs::write(run.path().join(file), broken).unwrap();
+    let result = shipready::verify::check(run.path(), &[file])
+        .into_iter()
+        .find(|f| f.validator == "zizmor")
+        .expect("a zizmor check")
+        .result;
+    match result {
+        Ok(shipready::verify::Outcome::Fail(out)) => {
+            assert!(out.contains("dangerous-triggers"), "{out}")
+        }
+        other => panic!("zizmor passed a workflow_run trigger: {other:?}"),
     }
 }
 
@@ -462,6 +583,24 @@ fn the_hardening_checks_catch_each_violation() {
     );
     assert_ne!(no_concurrency, ci);
     expect("concurrency", &no_concurrency, "no concurrency group");
+    // A trigger that runs on someone else's event.
+    for trigger in [
+        "workflow_run:\n    workflows: [CI]\n    types: [completed]",
+        "pull_request_target:",
+    ] {
+        let text = ci.replacen("on:\n", &format!("on:\n  {trigger}\n"), 1);
+        assert_ne!(text, ci);
+        expect("trigger", &text, "triggered by");
+    }
+    // Every secret handed to a called workflow.
+    let secret = "      STAGING_TWILIO_AUTH_TOKEN: ${{ secrets.STAGING_TWILIO_AUTH_TOKEN }}\n";
+    let inherit = deploy.replacen(
+        &format!("    secrets:\n{secret}"),
+        "    secrets: inherit\n",
+        1,
+    );
+    assert_ne!(inherit, deploy);
+    expect("inherit", &inherit, "secrets: inherit");
 }
 
 /// All pins are made in templates/_partials/actions.tera: no workflow
@@ -523,6 +662,9 @@ fn action_pins_live_in_one_partial() {
                 .strip_prefix("uses:")
             {
                 let reference = v.split('#').next().unwrap().trim();
+                if reference.starts_with("./") {
+                    continue;
+                }
                 assert!(
                     pinned.iter().any(|p| p == reference),
                     "{}: {reference}",
@@ -740,7 +882,13 @@ fn check_deploy(run: &Run, label: &str) {
     let ids: Vec<String> = jobs(&doc).into_iter().map(|(id, _)| id).collect();
     let mut expected = vec!["build".to_string()];
     expected.extend(envs.iter().map(|e| format!("deploy-{e}")));
+    // The load test follows the last environment before production.
+    let staged = envs.len().checked_sub(2).map(|i| envs[i].as_str());
+    if staged.is_some() {
+        expected.push("loadtest".to_string());
+    }
     assert_eq!(ids, expected, "{label}: deploy jobs in promotion order");
+    check_loadtest_call(run, &doc, staged, label);
 
     for (i, e) in envs.iter().enumerate() {
         let j = job(&doc, &format!("deploy-{e}")).unwrap();
@@ -834,11 +982,94 @@ fn check_deploy(run: &Run, label: &str) {
     }
 }
 
+fn keys(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_mapping)
+        .map(|m| {
+            m.keys()
+                .filter_map(|k| k.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// deploy.yml calls loadtest.yml once `staged` is deployed, passing only
+/// what loadtest.yml declares, and nothing waits for that job: a failing or
+/// unconfigured load test never holds production back.
+fn check_loadtest_call(run: &Run, doc: &Value, staged: Option<&str>, label: &str) {
+    for (id, j) in jobs(doc) {
+        assert!(
+            !needs(j).iter().any(|n| n == "loadtest"),
+            "{label}: job {id} waits for the load test"
+        );
+    }
+    let Some(staged) = staged else {
+        assert!(
+            job(doc, "loadtest").is_none(),
+            "{label}: no environment before production, so no load test job"
+        );
+        return;
+    };
+    let lt = job(doc, "loadtest").unwrap_or_else(|| panic!("{label}: no loadtest job"));
+    assert_eq!(
+        str_of(lt, "uses"),
+        Some("./.github/workflows/loadtest.yml"),
+        "{label}"
+    );
+    assert_eq!(
+        needs(lt),
+        [format!("deploy-{staged}")],
+        "{label}: after {staged}"
+    );
+    // Only after that deploy succeeded (the default of needs:).
+    assert!(get(lt, "if").is_none(), "{label}: the load test has an if:");
+    // Least privilege: what the called job asks for, no more.
+    let perms = get(lt, "permissions").expect("loadtest job permissions");
+    assert_eq!(keys(Some(perms)), ["contents"], "{label}: {perms:?}");
+    assert_eq!(str_of(perms, "contents"), Some("read"), "{label}");
+    assert_eq!(
+        get(lt, "with").and_then(|w| str_of(w, "shape")),
+        Some("ramp"),
+        "{label}"
+    );
+
+    let called = parse(&run.read(".github/workflows/loadtest.yml"));
+    let call = get(&called, "on")
+        .and_then(|on| get(on, "workflow_call"))
+        .unwrap_or_else(|| panic!("{label}: loadtest.yml has no workflow_call trigger"));
+    let inputs = keys(get(call, "inputs"));
+    for k in keys(get(lt, "with")) {
+        assert!(
+            inputs.contains(&k),
+            "{label}: loadtest.yml has no input {k}"
+        );
+    }
+    // Each secret it declares, by name; never `secrets: inherit`.
+    let declared = keys(get(call, "secrets"));
+    match get(lt, "secrets") {
+        None => assert!(declared.is_empty(), "{label}: {declared:?} not passed"),
+        Some(passed) => {
+            assert!(
+                passed.as_mapping().is_some(),
+                "{label}: secrets: {passed:?} (pass each by name)"
+            );
+            assert_eq!(keys(Some(passed)), declared, "{label}");
+            for k in &declared {
+                assert_eq!(
+                    str_of(passed, k),
+                    Some(format!("${{{{ secrets.{k} }}}}").as_str()),
+                    "{label}: {k}"
+                );
+            }
+        }
+    }
+}
+
 fn run_scripts_of(step: &Value) -> String {
     str_of(step, "run").unwrap_or_default().to_string()
 }
 
-/// Other workflows (the load test's `workflow_run`) name these.
+/// People find these by name in the Actions tab (loadtest/README.md says
+/// "Actions -> Load test -> Run workflow"), and required checks name them.
 #[test]
 fn workflow_names_are_stable() {
     let run = init_preset("twilio-voice");
@@ -846,6 +1077,7 @@ fn workflow_names_are_stable() {
         ("ci.yml", "CI"),
         ("deploy.yml", "Deploy"),
         ("terraform.yml", "Terraform"),
+        ("loadtest.yml", "Load test"),
     ] {
         let doc = parse(&run.read(&format!(".github/workflows/{file}")));
         assert_eq!(str_of(&doc, "name"), Some(name), "{file}");
@@ -863,6 +1095,8 @@ fn deploy_promotes_through_each_environment_with_rollback() {
         &["aws.environments=[\"dev\", \"qa-eu\", \"production\"]"],
     );
     check_deploy(&run, "three environments");
+    let run = init_preset_with("twilio-voice", &["aws.environments=[\"production\"]"]);
+    check_deploy(&run, "production only");
 }
 
 #[test]

@@ -60,6 +60,7 @@ pub const VALIDATORS: &[Validator] = &[
     monitoring::AMTOOL,
     monitoring::SHELLCHECK,
     workflows::ACTIONLINT,
+    workflows::ZIZMOR,
     loadtest::PY_COMPILE,
 ];
 
