@@ -479,7 +479,54 @@ fn references_resolve_for_every_preset_and_store_combination() {
             listed, rows,
             "{label}: README skip table and inline skips differ"
         );
+
+        // Each trivy ignore stands right above the resource it concerns,
+        // has a real reason, and its check is listed in the README.
+        let ignores = trivy_ignores(&files);
+        assert!(
+            ignores.len() >= 2,
+            "{label}: no trivy ignores found (reader broken?)"
+        );
+        for (address, id, reason) in &ignores {
+            assert!(
+                reason.split_whitespace().count() >= 8,
+                "{label}: {address}: trivy ignore {id} needs a real reason, got {reason:?}"
+            );
+            assert!(
+                readme
+                    .lines()
+                    .any(|l| l.starts_with(&format!("| {id} | `"))),
+                "{label}: README.md does not list trivy's {id} ({address})"
+            );
+        }
     }
+}
+
+/// `(address, id, reason)` of every `#trivy:ignore:ID reason` line, each of
+/// which must stand directly above a resource (where trivy applies it).
+fn trivy_ignores(files: &[(String, String)]) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (file, text) in files {
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let Some(rest) = line.strip_prefix("#trivy:ignore:") else {
+                assert!(
+                    !line.contains("trivy:ignore"),
+                    "{file}: a trivy ignore trivy would not apply: {line}"
+                );
+                continue;
+            };
+            let (id, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+            let next = lines.get(i + 1).copied().unwrap_or_default();
+            let labels = quoted_labels(next);
+            let address = match (next.split_whitespace().next(), labels.as_slice()) {
+                (Some("resource"), [t, n]) => format!("{t}.{n}"),
+                _ => panic!("{file}: trivy ignore not directly above a resource: {line}"),
+            };
+            out.push((address, id.to_string(), reason.to_string()));
+        }
+    }
+    out
 }
 
 fn expect_pass(what: &str, outcome: Outcome) {
