@@ -10,6 +10,7 @@ use std::process::Command;
 
 use common::{init_preset, init_preset_with, presets, require_tool, Run, DOMAIN};
 use serde_norway::Value;
+use shipready::verify::{Finding, Outcome};
 
 /// Stricter than the generated `.yamllint.yaml`: long lines are errors.
 const YAMLLINT_CONFIG: &str = "{extends: default, rules: {line-length: {max: 160}, \
@@ -317,29 +318,25 @@ fn every_workflow_of_every_preset_passes_actionlint_and_yamllint() {
     }
 }
 
-/// zizmor as `shipready verify` runs it (src/verify/workflows.rs): offline,
-/// default persona, failing (non-zero exit) on any finding.
+/// zizmor through `shipready verify`'s own validator (src/verify/workflows.rs:
+/// offline, default persona), failing on any finding.
 fn zizmor(root: &Path, file: &str) {
-    let out = Command::new(require_tool("zizmor"))
-        .current_dir(root)
-        .args([
-            "--offline",
-            "--no-progress",
-            "--color=never",
-            "--render-links=never",
-            "--strict-collection",
-            "--quiet",
-        ])
-        .arg(file)
-        .output()
-        .expect("zizmor runs");
+    require_tool("zizmor");
+    let findings = findings_of(root, &[file], "zizmor");
+    assert_eq!(findings.len(), 1, "{file}: one zizmor check");
     assert!(
-        out.status.success(),
-        "zizmor {file} ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        matches!(findings[0].result, Ok(Outcome::Pass)),
+        "zizmor {file}:\n{:?}",
+        findings[0].result
     );
+}
+
+/// What one validator of `shipready verify` reports over `paths`.
+fn findings_of(root: &Path, paths: &[&str], validator: &str) -> Vec<Finding> {
+    shipready::verify::check(root, paths)
+        .into_iter()
+        .filter(|f| f.validator == validator)
+        .collect()
 }
 
 #[test]
@@ -376,10 +373,7 @@ fn verify_runs_zizmor_on_every_workflow() {
     let run = init_preset("twilio-voice");
     let files = run.files();
     let paths: Vec<&str> = files.iter().map(String::as_str).collect();
-    let findings: Vec<_> = shipready::verify::check(run.path(), &paths)
-        .into_iter()
-        .filter(|f| f.validator == "zizmor")
-        .collect();
+    let findings = findings_of(run.path(), &paths, "zizmor");
     let targets: Vec<&str> = findings.iter().map(|f| f.target.as_str()).collect();
     let mut want: Vec<&str> = paths
         .iter()
@@ -392,7 +386,7 @@ fn verify_runs_zizmor_on_every_workflow() {
     assert_eq!(got, want, "one zizmor check per workflow");
     for f in &findings {
         assert!(
-            matches!(f.result, Ok(shipready::verify::Outcome::Pass)),
+            matches!(f.result, Ok(Outcome::Pass)),
             "{}: {:?}",
             f.target,
             f.result
@@ -410,13 +404,12 @@ fn verify_runs_zizmor_on_every_workflow() {
     );
     assert_ne!(broken, text);
     std::fs::write(run.path().join(file), broken).unwrap();
-    let result = shipready::verify::check(run.path(), &[file])
-        .into_iter()
-        .find(|f| f.validator == "zizmor")
+    let result = findings_of(run.path(), &[file], "zizmor")
+        .pop()
         .expect("a zizmor check")
         .result;
     match result {
-        Ok(shipready::verify::Outcome::Fail(out)) => {
+        Ok(Outcome::Fail(out)) => {
             assert!(out.contains("dangerous-triggers"), "{out}")
         }
         other => panic!("zizmor passed a workflow_run trigger: {other:?}"),
@@ -430,10 +423,7 @@ fn verify_runs_actionlint_on_every_workflow() {
     let run = init_preset("twilio-voice");
     let files = run.files();
     let paths: Vec<&str> = files.iter().map(String::as_str).collect();
-    let findings: Vec<_> = shipready::verify::check(run.path(), &paths)
-        .into_iter()
-        .filter(|f| f.validator == "actionlint")
-        .collect();
+    let findings = findings_of(run.path(), &paths, "actionlint");
     let targets: Vec<&str> = findings.iter().map(|f| f.target.as_str()).collect();
     for name in ["ci.yml", "deploy.yml", "terraform.yml"] {
         assert!(
@@ -443,7 +433,7 @@ fn verify_runs_actionlint_on_every_workflow() {
     }
     for f in &findings {
         assert!(
-            matches!(f.result, Ok(shipready::verify::Outcome::Pass)),
+            matches!(f.result, Ok(Outcome::Pass)),
             "{}: {:?}",
             f.target,
             f.result
@@ -460,10 +450,7 @@ fn verify_runs_actionlint_on_every_workflow() {
     .unwrap();
     let failed = shipready::verify::check(run.path(), &[".github/workflows/ci.yml"])
         .into_iter()
-        .any(|f| {
-            f.validator == "actionlint"
-                && matches!(f.result, Ok(shipready::verify::Outcome::Fail(_)))
-        });
+        .any(|f| f.validator == "actionlint" && matches!(f.result, Ok(Outcome::Fail(_))));
     assert!(
         failed,
         "actionlint passed a workflow with an undefined context"
