@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -739,7 +740,14 @@ fn ci_matches_each_profile() {
         );
         if has("monitoring") {
             let script = run_scripts(job(&ci, "alert-rules").unwrap());
-            assert!(script.contains("promtool") && script.contains("check rules rules/*.yml"));
+            for check in [
+                "check rules rules/*.yml",
+                "test rules tests/*.yml",
+                "check config prometheus.yml",
+                "amtool \"$ALERTMANAGER_IMAGE\" check-config alertmanager.yml",
+            ] {
+                assert!(script.contains(check), "{preset}: CI does not run {check}");
+            }
         }
 
         let image = job(&ci, "image").expect("an image job");
@@ -767,9 +775,9 @@ fn ci_matches_each_profile() {
         let drift = job(&ci, "drift").expect("a drift job");
         let script = run_scripts(drift);
         assert!(
-            script.contains("cargo install shipready --locked --version \"$SHIPREADY_VERSION\"")
+            script.contains("cargo install --locked --version \"$SHIPREADY_VERSION\" shipready")
         );
-        assert!(script.lines().any(|l| l.trim() == "shipready diff"));
+        assert!(script.contains("shipready diff --format json"));
         let version = get(drift, "env").and_then(|e| str_of(e, "SHIPREADY_VERSION"));
         assert_eq!(
             version,
@@ -1171,20 +1179,31 @@ done
 case "$cmd" in
   "sts get-caller-identity") echo 123456789012 ;;
   "ecr describe-images")
+    # The tag is in ECR once pushed (docker.log), or when the scenario says.
+    if [ "${IN_ECR:-0}" != 1 ] && ! grep -q '^docker push ' "$SIM_DIR/docker.log" 2>/dev/null; then
+      echo "An error occurred (ImageNotFoundException)" >&2; exit 254
+    fi
     if [ -n "$query" ]; then echo "sha256:$(printf 'd%.0s' $(seq 64))"; fi ;;
+  "ecr get-login-password") echo token ;;
   "ecs describe-services")
     case "$query" in
       *networkConfiguration*) echo '{"awsvpcConfiguration":{"subnets":["subnet-1"],"securityGroups":["sg-1"],"assignPublicIp":"DISABLED"}}' ;;
       *) cat "$SIM_DIR/running.$services" ;;
     esac ;;
   "ecs describe-task-definition")
+    # A bare family is its latest revision: 3, which Terraform registered
+    # with a new variable after the running revision 1.
     family="${taskdef##*/}"; family="${family%%:*}"
-    jq -n --arg arn "$taskdef" --arg family "$family" '{taskDefinition: {
-      taskDefinitionArn: $arn, family: $family, revision: 1, status: "ACTIVE",
+    revision=1 env='[]'
+    if [ "$taskdef" = "$family" ]; then revision=3 env='[{"name": "FROM_TERRAFORM", "value": "1"}]'; fi
+    jq -n --arg arn "arn:aws:ecs:us-east-1:123456789012:task-definition/$family:$revision" --arg family "$family" \
+      --argjson revision "$revision" --argjson env "$env" '{taskDefinition: {
+      taskDefinitionArn: $arn, family: $family, revision: $revision, status: "ACTIVE",
       registeredAt: 1.5, registeredBy: "terraform", requiresAttributes: [], compatibilities: ["FARGATE"],
       cpu: "256", memory: "512", networkMode: "awsvpc",
       containerDefinitions: [
-        {name: "app", image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/\($ENV.ECR_REPOSITORY):v1", essential: true},
+        {name: "app", image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/\($ENV.ECR_REPOSITORY):v1", essential: true,
+         environment: $env},
         {name: "log-router", image: "public.ecr.aws/aws-observability/aws-for-fluent-bit:2.32.4", essential: false}
       ]}}' ;;
   "ecs register-task-definition")
@@ -1205,7 +1224,12 @@ case "$cmd" in
 esac
 "#;
 
-const STUB_DOCKER: &str = "#!/usr/bin/env bash\necho \"docker $*\" >> \"$SIM_DIR/docker.log\"\n";
+/// Logs every call; `login --password-stdin` reads its password as docker
+/// does (else the writer of the pipe may die of SIGPIPE under pipefail).
+const STUB_DOCKER: &str = r#"#!/usr/bin/env bash
+echo "docker $*" >> "$SIM_DIR/docker.log"
+case " $* " in *" --password-stdin "*) cat > /dev/null ;; esac
+"#;
 
 /// A one-status HTTP server on 127.0.0.1 that records request paths; the
 /// accept loop stops when it is dropped.
@@ -1293,6 +1317,18 @@ impl Simulation {
 
 /// Run the first environment's deploy job of `run` with the stubs.
 fn simulate_deploy(run: &Run, http_status: u16, migrate_exit: u32, breaker: bool) -> Simulation {
+    simulate_deploy_with(run, http_status, migrate_exit, breaker, false)
+}
+
+/// As [`simulate_deploy`]; `in_ecr`: the environment's ECR has the image
+/// already (a re-run), so the build artifact must not be needed.
+fn simulate_deploy_with(
+    run: &Run,
+    http_status: u16,
+    migrate_exit: u32,
+    breaker: bool,
+    in_ecr: bool,
+) -> Simulation {
     require_tool("jq");
     require_tool("curl");
     let bash = require_tool("bash");
@@ -1353,6 +1389,8 @@ fn simulate_deploy(run: &Run, http_status: u16, migrate_exit: u32, breaker: bool
     let mut failed = false;
     let mut update_outcome = "skipped";
     let mut outcomes = Vec::new();
+    // `steps.<id>.outputs.<key>` as the steps wrote them to $GITHUB_OUTPUT.
+    let mut step_outputs: BTreeMap<String, String> = BTreeMap::new();
     for step in steps(job) {
         let name = str_of(step, "name")
             .or_else(|| str_of(step, "uses"))
@@ -1365,6 +1403,11 @@ fn simulate_deploy(run: &Run, http_status: u16, migrate_exit: u32, breaker: bool
             None => !failed,
             Some("${{ failure() && steps.update.outcome != 'skipped' }}") => {
                 failed && update_outcome != "skipped"
+            }
+            Some(cond) if cond.starts_with("steps.") && cond.contains(" == '") => {
+                let (key, want) = cond.split_once(" == ").unwrap();
+                !failed
+                    && step_outputs.get(key).map(String::as_str) == Some(want.trim_matches('\''))
             }
             Some(other) => panic!("the simulation does not know the condition {other}"),
         };
@@ -1396,8 +1439,16 @@ fn simulate_deploy(run: &Run, http_status: u16, migrate_exit: u32, breaker: bool
             .env("SIM_DIR", sim.path())
             .env("MIGRATE_EXIT", migrate_exit.to_string())
             .env("BREAKER", if breaker { "1" } else { "0" })
+            .env("IN_ECR", if in_ecr { "1" } else { "0" })
             .output()
             .unwrap();
+        let written = std::fs::read_to_string(temp.join("output")).unwrap_or_default();
+        let _ = std::fs::remove_file(temp.join("output"));
+        if let Some(id) = str_of(step, "id") {
+            for (k, v) in written.lines().filter_map(|l| l.split_once('=')) {
+                step_outputs.insert(format!("steps.{id}.outputs.{k}"), v.to_string());
+            }
+        }
         let outcome = if out.status.success() {
             "success"
         } else {
@@ -1470,6 +1521,24 @@ fn a_deploy_migrates_rolls_out_and_smoke_tests() {
             format!("arn:aws:ecs:us-east-1:123456789012:task-definition/voice-agent-staging-{service}:2")
         );
     }
+    // The new revisions carry what Terraform last registered (the family's
+    // latest revision), not only the running one's settings.
+    for service in ["app", "worker"] {
+        let td: serde_json::Value = serde_json::from_str(
+            &s.file(&format!("registered.voice-agent-staging-{service}.json")),
+        )
+        .unwrap();
+        assert_eq!(
+            td["containerDefinitions"][0]["environment"],
+            serde_json::json!([{"name": "FROM_TERRAFORM", "value": "1"}]),
+            "{service}: cloned from the running revision, not the latest"
+        );
+    }
+    // A first deploy pushes the built image.
+    let docker = s.file("docker.log");
+    assert!(docker.contains("docker load --input"), "{docker}");
+    assert!(docker
+        .contains("docker push 123456789012.dkr.ecr.us-east-1.amazonaws.com/voice-agent-staging:"));
     // The migration ran the new app revision with the profile's command.
     assert!(s
         .file("migration.taskdef")
@@ -1484,6 +1553,31 @@ fn a_deploy_migrates_rolls_out_and_smoke_tests() {
     let update_at = s.aws_log.find("ecs update-service").unwrap();
     assert!(migrate_at < update_at, "migrations run before the rollout");
     assert_eq!(s.smoke_paths, ["/health", "/health/ready"]);
+}
+
+#[test]
+fn a_rerun_deploys_the_image_already_in_ecr_without_the_artifact() {
+    let run = init_preset("twilio-voice");
+    let s = simulate_deploy_with(&run, 200, 0, false, true);
+    assert_eq!(s.outcome("Look for the image in ECR"), "success");
+    assert_eq!(s.outcome("Push the image to ECR"), "skipped");
+    assert_eq!(s.outcome("Smoke test"), "success");
+    assert!(
+        !s.file("docker.log").contains("docker "),
+        "docker ran: {}",
+        s.file("docker.log")
+    );
+    // The artifact download is skipped the same way as the push.
+    let doc = parse(&run.read(".github/workflows/deploy.yml"));
+    let job = job(&doc, "deploy-staging").unwrap();
+    let download = steps(job)
+        .into_iter()
+        .find(|st| str_of(st, "uses").is_some_and(|u| u.starts_with("actions/download-artifact@")))
+        .unwrap();
+    assert_eq!(
+        str_of(download, "if"),
+        Some("steps.ecr.outputs.present == 'false'")
+    );
 }
 
 #[test]
@@ -1735,4 +1829,75 @@ fn every_action_input_is_one_the_action_declares() {
             }
         }
     }
+}
+
+/// The CI drift step, run for real over a generated tree with this build's
+/// shipready on PATH (in place of `cargo install`): clean and locally edited
+/// trees pass (an edit is listed as a notice), a deleted generated file or
+/// leftover conflict markers fail it.
+#[test]
+fn the_drift_step_passes_edits_and_fails_missing_files_and_conflicts() {
+    let run = init_preset("twilio-voice");
+    let ci = parse(&run.read(".github/workflows/ci.yml"));
+    let step = steps(job(&ci, "drift").unwrap())
+        .into_iter()
+        .find(|s| str_of(s, "name") == Some("shipready diff"))
+        .expect("the shipready diff step");
+    let script = str_of(step, "run").unwrap().to_string();
+    let bin = assert_cmd::cargo::cargo_bin("shipready");
+    let path = format!(
+        "{}:{}",
+        bin.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let temp = tempfile::tempdir().unwrap();
+    let drift = |label: &str| {
+        let out = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+            .current_dir(run.path())
+            .env("PATH", &path)
+            .env("RUNNER_TEMP", temp.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("--- {label}: {:?}\n{text}", out.status.code());
+        (out.status.code(), text)
+    };
+
+    assert_eq!(drift("clean").0, Some(0));
+
+    let file = "deploy/nginx/conf.d/site.conf";
+    let edited = format!("# our own note\n{}", run.read(file));
+    std::fs::write(run.path().join(file), &edited).unwrap();
+    let (code, text) = drift("edited");
+    assert_eq!(code, Some(0), "a local edit fails the drift check");
+    assert!(
+        text.contains(&format!("::notice file={file}::")),
+        "the edit is not listed"
+    );
+
+    std::fs::remove_file(run.path().join("compose.prod.yaml")).unwrap();
+    let (code, text) = drift("missing");
+    assert_eq!(code, Some(1));
+    assert!(text.contains("missing compose.prod.yaml") && text.contains("::error::"));
+    std::fs::write(
+        run.path().join("compose.prod.yaml"),
+        run.read("compose.yaml"),
+    )
+    .unwrap();
+    // compose.prod.yaml now differs from the render: an edit, not drift.
+    assert_eq!(drift("replaced").0, Some(0));
+
+    // The markers `shipready update` writes.
+    let conflicted =
+        format!("<<<<<<< local (your edits)\n{edited}=======\n# theirs\n>>>>>>> template 1.0.0\n");
+    std::fs::write(run.path().join(file), conflicted).unwrap();
+    let (code, text) = drift("conflict markers");
+    assert_eq!(code, Some(1));
+    assert!(text.contains(&format!("conflicting {file}")), "{text}");
 }
