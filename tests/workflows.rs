@@ -186,6 +186,16 @@ fn hardening_problems(name: &str, text: &str) -> Vec<String> {
         }
     }
 
+    // Steps run as `bash -eo pipefail` (GitHub's implicit bash has no pipefail).
+    let shell = get(&doc, "defaults")
+        .and_then(|d| get(d, "run"))
+        .and_then(|r| str_of(r, "shell"));
+    if shell != Some("bash") {
+        problems.push(format!(
+            "{name}: no top-level defaults.run.shell: bash (pipefail)"
+        ));
+    }
+
     let top_concurrency = get(&doc, "concurrency").is_some();
     let all_jobs = jobs(&doc);
     if all_jobs.is_empty() {
@@ -497,6 +507,10 @@ fn the_hardening_checks_catch_each_violation() {
         &ci.replacen("  # v6.0.2", "", 1),
         "no release comment",
     );
+    // The default shell without pipefail.
+    let no_shell = ci.replacen("    shell: bash\n", "", 1);
+    assert_ne!(no_shell, ci);
+    expect("no shell", &no_shell, "pipefail");
     // No top-level permissions, or a write-all one.
     let no_top = ci.replacen("permissions:\n  contents: read\n", "", 1);
     assert_ne!(no_top, ci);
