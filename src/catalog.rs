@@ -303,14 +303,16 @@ pub const CATALOG: &[Entry] = &[
         "scripts/verify-backup.sh",
         backups,
     ),
+    // Template units: one instance per kind of backup (postgres, redis),
+    // so one kind failing never skips another.
     file(
-        "deploy/systemd/backup.service.tera",
-        "deploy/systemd/backup.service",
+        "deploy/systemd/backup@.service.tera",
+        "deploy/systemd/backup@.service",
         scheduled_backups,
     ),
     file(
-        "deploy/systemd/backup.timer.tera",
-        "deploy/systemd/backup.timer",
+        "deploy/systemd/backup@.timer.tera",
+        "deploy/systemd/backup@.timer",
         scheduled_backups,
     ),
     file("docs/RUNBOOK.md.tera", "docs/RUNBOOK.md", always),

@@ -2,7 +2,14 @@
 //! and a redis-server started on loopback in temp dirs, with encryption to a
 //! fresh age key pair and a local destination; the backups restore with the
 //! same data, and verify-backup.sh passes a good backup and fails a
-//! truncated, a tampered and a mismatched one.
+//! truncated, a tampered and a mismatched one. verify-backup.sh checks every
+//! table when its PG_EXEC forwards stdin (as `docker compose exec -T` does),
+//! and its "latest" mode fails when a kind the profile backs up is missing,
+//! too old, or cannot be listed. The Redis RDB is checked with the server
+//! image's redis-check-rdb by default (REDIS_CHECK_RDB overrides it here:
+//! this host's redis-check-rdb is the version of this host's redis-server).
+//! The systemd units run each kind on its own, and the runbook's Redis
+//! restore procedure is run against a real redis-server.
 
 mod common;
 
@@ -12,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::{free_port, init_preset, presets, require_tool, Server, DOMAIN};
 use shipready::preset::Preset;
-use shipready::profile::{Layer, Profile};
+use shipready::profile::{Layer, Profile, RedisRole};
 use tempfile::TempDir;
 
 fn profile_of(preset: &str) -> Profile {
@@ -159,6 +166,115 @@ fn open_backup(file: &Path, keys: &AgeKeys, dir: &Path) {
     std::fs::remove_file(tar).unwrap();
 }
 
+/// Re-encrypt an opened backup (`opened` holds manifest.tsv and `payload`)
+/// to the test key, as the backup scripts would have written it.
+fn repack(opened: &Path, payload: &str, keys: &AgeKeys, out: &Path) {
+    let plain = out.with_extension("tar");
+    run_ok(
+        Command::new("tar")
+            .arg("-C")
+            .arg(opened)
+            .arg("-cf")
+            .arg(&plain)
+            .args(["manifest.tsv", payload]),
+    );
+    run_ok(
+        Command::new(require_tool("age"))
+            .arg("-R")
+            .arg(&keys.recipients)
+            .arg("-o")
+            .arg(out)
+            .arg(&plain),
+    );
+    std::fs::remove_file(plain).unwrap();
+}
+
+/// Replace the `key` line of an opened backup's manifest.
+fn set_manifest_value(opened: &Path, key: &str, value: &str) {
+    let path = opened.join("manifest.tsv");
+    let manifest = std::fs::read_to_string(&path).unwrap();
+    let prefix = format!("{key}\t");
+    assert!(
+        manifest.lines().any(|l| l.starts_with(&prefix)),
+        "no {key} in the manifest:\n{manifest}"
+    );
+    let edited: String = manifest
+        .lines()
+        .map(|l| {
+            if l.starts_with(&prefix) {
+                format!("{prefix}{value}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(path, edited).unwrap();
+}
+
+/// An executable script named `name` in `dir`.
+fn write_exec(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A PG_EXEC / REDIS_EXEC prefix that behaves like `docker compose exec -T`:
+/// it copies all of its stdin to the command, whether the command reads it
+/// or not. Checked here to really swallow a loop's input.
+fn stdin_forwarding_exec(dir: &Path) -> PathBuf {
+    let path = write_exec(
+        dir,
+        "forward-stdin",
+        "#!/bin/sh\n# Like `docker compose exec -T`: all of stdin goes to the command.\ncat | \"$@\"\n",
+    );
+    let out = run_ok(Command::new("bash").arg("-c").arg(format!(
+        "printf '1\\n2\\n3\\n' | while read -r n; do echo \"$n\"; '{}' true; done",
+        path.display()
+    )));
+    assert_eq!(out, "1\n", "the wrapper must consume the rest of stdin");
+    path
+}
+
+/// REDIS_CHECK_RDB for the tests: this host's redis-check-rdb (the version
+/// of this host's redis-server), logging each call so the tests can see the
+/// override was used.
+fn logged_check_rdb(dir: &Path) -> (PathBuf, PathBuf) {
+    let log = dir.join("check-rdb.log");
+    let body = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >>'{}'\nexec '{}' \"$@\"\n",
+        log.display(),
+        require_tool("redis-check-rdb").display()
+    );
+    (write_exec(dir, "check-rdb-logged", &body), log)
+}
+
+fn read_or_empty(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// A PATH with `dir` first.
+fn path_with(dir: &Path) -> std::ffi::OsString {
+    let mut paths = vec![dir.to_path_buf()];
+    paths.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(paths).unwrap()
+}
+
+/// Kinds of backup the profile schedules: Postgres, and Redis unless it is a cache.
+fn scheduled_kinds(profile: &Profile) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    if profile.postgres.enabled {
+        kinds.push("postgres");
+    }
+    if profile.redis.enabled && profile.redis.role != RedisRole::Cache {
+        kinds.push("redis");
+    }
+    kinds
+}
+
 fn running_as_root() -> bool {
     run_ok(Command::new("id").arg("-u")).trim() == "0"
 }
@@ -293,6 +409,8 @@ fn pg_fingerprint(pg: &Postgres, db: &str) -> String {
 fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
     let pg = Postgres::start();
     let keys = age_keys();
+    let bin = tempfile::tempdir().unwrap();
+    let forward = stdin_forwarding_exec(bin.path());
     let mut tested = 0;
     for preset in presets() {
         let profile = profile_of(&preset);
@@ -328,17 +446,53 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
         // Back up: the database name comes from the profile, not the environment.
         let mut backup = script(root, "backup-postgres.sh");
         pg.env(&mut backup);
-        if tested == 1 {
+        // The plaintext dump: where it is while the script runs.
+        let tmp = work.path().join("tmp");
+        std::fs::create_dir(&tmp).unwrap();
+        let modes = work.path().join("modes.log");
+        match tested {
             // The command-prefix path the systemd unit uses (docker compose
             // exec there); `env` runs the same tools and passes stdin along.
-            backup.env("PG_EXEC", "env LC_ALL=C");
+            1 => {
+                backup.env("PG_EXEC", "env LC_ALL=C");
+            }
+            // A prefix that forwards stdin, as `docker compose exec -T` does.
+            2 => {
+                backup.env("PG_EXEC", &forward);
+            }
+            // A prefix that records the temp directory's and the dump's
+            // modes when the dump is read back, halfway through the run.
+            _ => {
+                let recorder = write_exec(
+                    work.path(),
+                    "record-modes",
+                    &format!(
+                        "#!/bin/sh\nif [ \"$1\" = pg_restore ]; then stat -c '%a %n' '{tmp}'/backup-postgres.* '{tmp}'/backup-postgres.*/db.dump >>'{log}'; fi\nexec \"$@\"\n",
+                        tmp = tmp.display(),
+                        log = modes.display()
+                    ),
+                );
+                backup.env("PG_EXEC", recorder);
+            }
         }
         backup
             .arg(&dest)
+            .env("TMPDIR", &tmp)
             .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
             .env("BACKUP_METRICS_DIR", &metrics);
         let out = run_ok(&mut backup);
         assert!(out.contains("3 tables"), "{preset}: {out}");
+        if tested >= 3 {
+            // The header's promise: mode 700 directory, 600 dump, deleted.
+            let seen = std::fs::read_to_string(&modes).unwrap();
+            let got: Vec<&str> = seen.lines().map(|l| l.split(' ').next().unwrap()).collect();
+            assert_eq!(got, ["700", "600"], "{preset}: {seen}");
+        }
+        assert_eq!(
+            std::fs::read_dir(&tmp).unwrap().count(),
+            0,
+            "{preset}: the temp directory with the plaintext dump was left behind"
+        );
         let file = only_backup(&dest.join("postgres"), ".pgdump.tar.age");
         assert!(file
             .file_name()
@@ -370,30 +524,59 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
         );
         assert!(text(&again).contains("already exists"), "{}", text(&again));
 
+        // Every verify runs its psql through a PG_EXEC that forwards stdin,
+        // as `docker compose exec -T postgres` does.
         let verify = |source: &Path| {
             let mut cmd = script(root, "verify-backup.sh");
             pg.env(&mut cmd);
             cmd.arg(source)
+                .env("PG_EXEC", &forward)
                 .env("BACKUP_AGE_IDENTITY", &keys.identity)
                 .env("BACKUP_METRICS_DIR", &metrics);
             cmd.output().unwrap()
         };
 
-        // A good backup verifies, by "latest" too.
+        // A good backup verifies, every table of it.
         let good = verify(&file);
         assert!(good.status.success(), "{preset}: {}", text(&good));
         assert!(
             text(&good).contains("3 tables match the manifest"),
-            "{}",
+            "{preset}: not every table was checked:\n{}",
             text(&good)
         );
+        for table in ["public.items", "public.\"Order\"", "public.empty_table"] {
+            assert!(
+                text(&good).contains(&format!("  ok    {table} ")),
+                "{preset}: {table} not checked:\n{}",
+                text(&good)
+            );
+        }
+        assert!(metrics.join("backup_verify_postgres.prom").exists());
+        // "latest" finds it, and fails when a kind the profile backs up has
+        // no backup: here Redis, where it is a queue or the primary store.
         let mut latest = script(root, "verify-backup.sh");
         pg.env(&mut latest);
         latest
+            .env("PG_EXEC", &forward)
             .env("BACKUP_AGE_IDENTITY", &keys.identity)
             .env("BACKUP_DEST", &dest);
-        run_ok(&mut latest);
-        assert!(metrics.join("backup_verify_postgres.prom").exists());
+        let out = latest.output().unwrap();
+        if scheduled_kinds(&profile).contains(&"redis") {
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{preset}: latest passed without a Redis backup:\n{}",
+                text(&out)
+            );
+            assert!(text(&out).contains("no redis backup"), "{}", text(&out));
+        } else {
+            assert!(out.status.success(), "{preset}: {}", text(&out));
+            assert!(
+                text(&out).contains("3 tables match the manifest"),
+                "{}",
+                text(&out)
+            );
+        }
 
         // Truncated and tampered files fail age's authentication.
         for bad in [truncated(&file, work.path()), tampered(&file, work.path())] {
@@ -412,30 +595,15 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
         let opened = work.path().join("opened");
         open_backup(&file, &keys, &opened);
         let manifest = std::fs::read_to_string(opened.join("manifest.tsv")).unwrap();
+        assert!(manifest.contains("\ntables\t3\n"), "{manifest}");
         let edited = manifest.replace("\tpublic.items\t2500\n", "\tpublic.items\t2501\n");
         assert_ne!(
             edited, manifest,
             "manifest lacks the items count:\n{manifest}"
         );
-        std::fs::write(opened.join("manifest.tsv"), edited).unwrap();
-        let plain = work.path().join("mismatch.tar");
-        run_ok(
-            Command::new("tar")
-                .arg("-C")
-                .arg(&opened)
-                .arg("-cf")
-                .arg(&plain)
-                .args(["manifest.tsv", "db.dump"]),
-        );
+        std::fs::write(opened.join("manifest.tsv"), &edited).unwrap();
         let mismatch = work.path().join("mismatch.age");
-        run_ok(
-            Command::new(require_tool("age"))
-                .arg("-R")
-                .arg(&keys.recipients)
-                .arg("-o")
-                .arg(&mismatch)
-                .arg(&plain),
-        );
+        repack(&opened, "db.dump", &keys, &mismatch);
         let out = verify(&mismatch);
         assert_eq!(
             out.status.code(),
@@ -448,6 +616,24 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
             "{}",
             text(&out)
         );
+
+        // A manifest that lists no table proves nothing: it fails.
+        let no_tables: String = manifest
+            .lines()
+            .filter(|l| !l.starts_with("table\t") && !l.starts_with("tables\t"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(opened.join("manifest.tsv"), no_tables).unwrap();
+        let empty = work.path().join("no-tables.age");
+        repack(&opened, "db.dump", &keys, &empty);
+        let out = verify(&empty);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{preset}: a manifest without tables passed:\n{}",
+            text(&out)
+        );
+        assert!(text(&out).contains("lists no tables"), "{}", text(&out));
 
         // Scratch databases are dropped, pass or fail.
         assert_eq!(
@@ -534,7 +720,10 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
             continue;
         }
         tested += 1;
+        let image = shipready::images::images(&profile).redis;
+        assert_default_checker_is_the_image(root, &image, &preset);
         let work = tempfile::tempdir().unwrap();
+        let (check_rdb, check_log) = logged_check_rdb(work.path());
         // The secrets and ACL exactly as the generated init-secrets.sh makes them.
         let secrets = work.path().join("secrets");
         run_ok(
@@ -586,18 +775,73 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
         let dest = work.path().join("backups");
         let metrics = work.path().join("metrics");
         std::fs::create_dir(&metrics).unwrap();
-        let mut backup = script(root, "backup-redis.sh");
+        let backup_to = |dest: &Path| {
+            let mut backup = script(root, "backup-redis.sh");
+            match tested {
+                1 => {
+                    backup.env("REDIS_EXEC", "env LC_ALL=C");
+                }
+                // Forwarding stdin, as `docker compose exec -T redis` does.
+                2 => {
+                    backup.env("REDIS_EXEC", stdin_forwarding_exec(work.path()));
+                }
+                _ => {}
+            }
+            backup
+                .arg(dest)
+                .env("REDIS_PORT", port.to_string())
+                .env("REDIS_PASSWORD_FILE", secrets.join("redis_password"))
+                .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
+                .env("BACKUP_METRICS_DIR", &metrics);
+            backup
+        };
         if tested == 1 {
-            backup.env("REDIS_EXEC", "env LC_ALL=C");
+            // Without REDIS_CHECK_RDB the script runs the image's checker:
+            // a stand-in `docker` checks it is asked for exactly that and
+            // runs this host's checker on the same stdin.
+            let bin = work.path().join("bin");
+            std::fs::create_dir(&bin).unwrap();
+            let docker_log = work.path().join("docker.log");
+            write_exec(
+                &bin,
+                "docker",
+                &format!(
+                    "#!/bin/sh\nprintf '%s\\n' \"$@\" >'{log}'\nfor last; do :; done\nexec '{real}' \"$last\"\n",
+                    log = docker_log.display(),
+                    real = require_tool("redis-check-rdb").display()
+                ),
+            );
+            let out = run_ok(
+                backup_to(&work.path().join("default-checker")).env("PATH", path_with(&bin)),
+            );
+            assert!(out.contains("402 keys"), "{preset}: {out}");
+            let args = std::fs::read_to_string(&docker_log).unwrap();
+            let args: Vec<&str> = args.lines().collect();
+            assert_eq!(args[0], "run", "{args:?}");
+            for flag in ["--rm", "-i"] {
+                assert!(args.contains(&flag), "{flag} missing: {args:?}");
+            }
+            assert!(
+                args.windows(2).any(|w| w == ["--network", "none"]),
+                "the checker must have no network: {args:?}"
+            );
+            assert_eq!(
+                args[args.len() - 3..],
+                [image.as_str(), "redis-check-rdb", "/dev/stdin"],
+                "{preset}: not the image compose runs: {args:?}"
+            );
+            assert!(
+                read_or_empty(&check_log).is_empty(),
+                "the override ran without being set"
+            );
         }
-        backup
-            .arg(&dest)
-            .env("REDIS_PORT", port.to_string())
-            .env("REDIS_PASSWORD_FILE", secrets.join("redis_password"))
-            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
-            .env("BACKUP_METRICS_DIR", &metrics);
-        let out = run_ok(&mut backup);
+        let out = run_ok(backup_to(&dest).env("REDIS_CHECK_RDB", &check_rdb));
         assert!(out.contains("402 keys"), "{preset}: {out}");
+        assert_eq!(
+            read_or_empty(&check_log),
+            "/dev/stdin\n",
+            "{preset}: REDIS_CHECK_RDB was not used"
+        );
         let file = only_backup(&dest.join("redis"), ".rdb.tar.age");
         assert_encrypted(&file, "value-1");
         assert_fresh_metric(&metrics, "redis");
@@ -636,12 +880,39 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
         // verify-backup.sh passes it and rejects damaged copies.
         let verify = |source: &Path| {
             let mut cmd = script(root, "verify-backup.sh");
-            cmd.arg(source).env("BACKUP_AGE_IDENTITY", &keys.identity);
+            cmd.arg(source)
+                .env("BACKUP_AGE_IDENTITY", &keys.identity)
+                .env("REDIS_CHECK_RDB", &check_rdb);
             cmd.output().unwrap()
         };
         let good = verify(&file);
         assert!(good.status.success(), "{preset}: {}", text(&good));
         assert!(text(&good).contains("402 keys"), "{}", text(&good));
+        assert_eq!(
+            read_or_empty(&check_log),
+            "/dev/stdin\n/dev/stdin\n",
+            "{preset}: verify did not use REDIS_CHECK_RDB"
+        );
+        // "latest" verifies it, and fails when Postgres, which this
+        // profile also backs up, has no backup next to it.
+        let mut latest = script(root, "verify-backup.sh");
+        latest
+            .env("BACKUP_AGE_IDENTITY", &keys.identity)
+            .env("REDIS_CHECK_RDB", &check_rdb)
+            .env("BACKUP_DEST", &dest);
+        let out = latest.output().unwrap();
+        if profile.postgres.enabled {
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{preset}: latest passed without a Postgres backup:\n{}",
+                text(&out)
+            );
+            assert!(text(&out).contains("no postgres backup"), "{}", text(&out));
+        } else {
+            assert!(out.status.success(), "{preset}: {}", text(&out));
+            assert!(text(&out).contains("402 keys"), "{}", text(&out));
+        }
         for bad in [truncated(&file, work.path()), tampered(&file, work.path())] {
             let out = verify(&bad);
             assert_eq!(
@@ -654,4 +925,446 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
         }
     }
     assert_eq!(tested, presets().len(), "every preset has Redis");
+}
+
+/// The rendered scripts check the RDB with the server image's own
+/// redis-check-rdb unless REDIS_CHECK_RDB says otherwise, and no longer
+/// send the operator to Debian's (older) redis-tools.
+fn assert_default_checker_is_the_image(root: &Path, image: &str, preset: &str) {
+    for name in ["backup-redis.sh", "verify-backup.sh"] {
+        let body = std::fs::read_to_string(root.join("scripts").join(name)).unwrap();
+        let default = body
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("check_rdb=("))
+            .unwrap_or_else(|| panic!("{preset}/{name}: no default checker"));
+        assert!(
+            default.starts_with("check_rdb=(docker run --rm -i --network none ")
+                && default.ends_with(&format!(" {image} redis-check-rdb)")),
+            "{preset}/{name}: {default}"
+        );
+        assert!(
+            body.contains("read -r -a check_rdb <<<\"$REDIS_CHECK_RDB\""),
+            "{preset}/{name}: no REDIS_CHECK_RDB override"
+        );
+        assert!(!body.contains("redis-tools)\""), "{preset}/{name}");
+        assert!(
+            !body
+                .lines()
+                .any(|l| !l.trim_start().starts_with('#') && l.contains("$(redis-check-rdb ")),
+            "{preset}/{name} still runs the host's redis-check-rdb"
+        );
+    }
+}
+
+// ------------------------------------------------------- verify "latest"
+
+/// A stand-in for the aws CLI over a bucket kept in `root`, with its exit
+/// codes (checked against the real CLI): `aws s3 ls` exits 0 with a
+/// listing, 1 with no output when nothing is under the prefix, 255 with a
+/// message on an error; a file `FAIL-KIND` in `root` makes listing KIND fail.
+fn fake_aws(bin: &Path, root: &Path) {
+    write_exec(
+        bin,
+        "aws",
+        &format!(
+            r#"#!/bin/bash
+root='{root}'
+[ "$1" = s3 ] || exit 252
+case "$2" in
+ls)
+  for marker in "$root"/FAIL-*; do
+    [ -e "$marker" ] || continue
+    case "$3" in */"${{marker##*/FAIL-}}"/)
+      echo "An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied" >&2
+      exit 255 ;;
+    esac
+  done
+  dir="$root/${{3#s3://}}"
+  found=0
+  for f in "$dir"*; do
+    [ -f "$f" ] || continue
+    printf '2026-12-01 08:00:00 %10d %s\n' "$(wc -c <"$f")" "${{f##*/}}"
+    found=1
+  done
+  [ "$found" = 1 ] || exit 1 ;;
+cp)
+  shift 2
+  [ "$1" != --only-show-errors ] || shift
+  cp "$root/${{1#s3://}}" "$2" ;;
+*) exit 252 ;;
+esac
+"#,
+            root = root.display()
+        ),
+    );
+}
+
+#[test]
+fn latest_verifies_every_kind_the_profile_backs_up_and_fails_on_any_gap() {
+    let preset = "twilio-voice";
+    let profile = profile_of(preset);
+    assert_eq!(scheduled_kinds(&profile), ["postgres", "redis"]);
+    let run = init_preset(preset);
+    let root = run.path();
+    let keys = age_keys();
+    let work = tempfile::tempdir().unwrap();
+    let dest = work.path().join("backups");
+    let (check_rdb, _) = logged_check_rdb(work.path());
+
+    // One backup of each kind, into the same destination.
+    let pg = Postgres::start();
+    let db = profile.postgres.database.clone();
+    pg.psql("postgres", &format!("CREATE DATABASE {db}"));
+    pg.psql(
+        &db,
+        "CREATE TABLE a (x int); INSERT INTO a SELECT generate_series(1, 10);
+         CREATE TABLE b (y text); INSERT INTO b VALUES ('one'), ('two');
+         CREATE TABLE c (z int);",
+    );
+    let mut backup = script(root, "backup-postgres.sh");
+    pg.env(&mut backup);
+    backup
+        .arg(&dest)
+        .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
+        .env("BACKUP_METRICS_DIR", work.path());
+    run_ok(&mut backup);
+    let secrets = work.path().join("secrets");
+    run_ok(
+        Command::new("bash")
+            .arg(root.join("scripts/init-secrets.sh"))
+            .arg(&secrets),
+    );
+    let password = std::fs::read_to_string(secrets.join("redis_password")).unwrap();
+    let data = work.path().join("redis");
+    std::fs::create_dir(&data).unwrap();
+    let (_redis, port) = start_redis(
+        &data,
+        &[
+            "--aclfile".into(),
+            secrets.join("redis_users.acl").display().to_string(),
+        ],
+        Some(&password),
+    );
+    redis_cli(port, Some(&password), &["SET", "job:1", "queued"]);
+    run_ok(
+        script(root, "backup-redis.sh")
+            .arg(&dest)
+            .env("REDIS_PORT", port.to_string())
+            .env("REDIS_PASSWORD_FILE", secrets.join("redis_password"))
+            .env("REDIS_CHECK_RDB", &check_rdb)
+            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
+            .env("BACKUP_METRICS_DIR", work.path()),
+    );
+
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let bucket = work.path().join("s3");
+    fake_aws(&bin, &bucket);
+    let latest = |dest: &std::ffi::OsStr, extra: &[(&str, &str)]| {
+        let mut cmd = script(root, "verify-backup.sh");
+        pg.env(&mut cmd);
+        cmd.env("PATH", path_with(&bin))
+            .env("BACKUP_AGE_IDENTITY", &keys.identity)
+            .env("REDIS_CHECK_RDB", &check_rdb)
+            .env("BACKUP_DEST", dest);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let passes = |out: &Output| {
+        assert!(out.status.success(), "{}", text(out));
+        assert!(
+            text(out).contains("3 tables match the manifest"),
+            "{}",
+            text(out)
+        );
+        assert!(text(out).contains("with 1 keys"), "{}", text(out));
+    };
+    let fails = |out: &Output, why: &str| {
+        assert_eq!(out.status.code(), Some(1), "passed:\n{}", text(out));
+        assert!(text(out).contains(why), "not '{why}':\n{}", text(out));
+    };
+
+    // Both kinds present: both verified, locally and from S3.
+    passes(&latest(dest.as_os_str(), &[]));
+    let prefix = bucket.join("bk-bucket/voice");
+    for kind in ["postgres", "redis"] {
+        std::fs::create_dir_all(prefix.join(kind)).unwrap();
+        for e in std::fs::read_dir(dest.join(kind)).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), prefix.join(kind).join(e.file_name())).unwrap();
+        }
+    }
+    let s3 = std::ffi::OsString::from("s3://bk-bucket/voice");
+    passes(&latest(&s3, &[]));
+
+    // Listing one kind fails: that is an error, not "no backup".
+    std::fs::write(bucket.join("FAIL-redis"), "").unwrap();
+    fails(&latest(&s3, &[]), "AccessDenied");
+    std::fs::remove_file(bucket.join("FAIL-redis")).unwrap();
+    std::fs::write(bucket.join("FAIL-postgres"), "").unwrap();
+    fails(&latest(&s3, &[]), "AccessDenied");
+    std::fs::remove_file(bucket.join("FAIL-postgres")).unwrap();
+
+    // An empty listing is "none", which fails for either kind.
+    let pg_objects = prefix.join("postgres");
+    let parked = work.path().join("parked");
+    std::fs::rename(&pg_objects, &parked).unwrap();
+    fails(&latest(&s3, &[]), "no postgres backup");
+    std::fs::rename(&parked, &pg_objects).unwrap();
+    std::fs::rename(prefix.join("redis"), &parked).unwrap();
+    fails(&latest(&s3, &[]), "no redis backup");
+    std::fs::rename(&parked, prefix.join("redis")).unwrap();
+    passes(&latest(&s3, &[]));
+
+    // A newest backup older than the schedule allows fails; the limit is
+    // backup.interval_hours + 1 (BackupTooOld's), and 0 turns it off.
+    let file = only_backup(&dest.join("postgres"), ".pgdump.tar.age");
+    let opened = work.path().join("opened");
+    open_backup(&file, &keys, &opened);
+    let three_days_ago =
+        run_ok(Command::new("date").args(["-u", "-d", "3 days ago", "+%Y%m%dT%H%M%SZ"]));
+    set_manifest_value(&opened, "created", three_days_ago.trim());
+    repack(
+        &opened,
+        "db.dump",
+        &keys,
+        &dest.join(format!("postgres/{db}-29991231T000000Z.pgdump.tar.age")),
+    );
+    let out = latest(dest.as_os_str(), &[]);
+    fails(
+        &out,
+        &format!("more than {} h", profile.backup.interval_hours + 1),
+    );
+    passes(&latest(dest.as_os_str(), &[("BACKUP_MAX_AGE_HOURS", "0")]));
+    passes(&latest(
+        dest.as_os_str(),
+        &[("BACKUP_MAX_AGE_HOURS", "100")],
+    ));
+}
+
+// ---------------------------------------------------------------- systemd
+
+#[test]
+fn each_kind_of_backup_runs_as_its_own_systemd_unit_and_timer() {
+    use std::os::unix::fs::PermissionsExt;
+    for preset in presets() {
+        let profile = profile_of(&preset);
+        let run = init_preset(&preset);
+        let name = &profile.service.name;
+        let kinds = scheduled_kinds(&profile);
+        let systemd = run.path().join("deploy/systemd");
+        for old in ["backup.service", "backup.timer"] {
+            assert!(!systemd.join(old).exists(), "{preset}: {old} is back");
+        }
+        if kinds.is_empty() {
+            assert!(!systemd.exists(), "{preset}");
+            continue;
+        }
+        let unit = run.read("deploy/systemd/backup@.service");
+        let lines: Vec<&str> = unit.lines().collect();
+        // One script per instance, so a failing kind cannot skip another.
+        let exec: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.starts_with("ExecStart"))
+            .collect();
+        assert_eq!(
+            exec,
+            [&format!("ExecStart=/opt/{name}/scripts/backup-%i.sh").as_str()],
+            "{preset}: {unit}"
+        );
+        for want in ["Type=oneshot", "PrivateTmp=true"] {
+            assert!(lines.contains(&want), "{preset}: no {want}");
+        }
+        for kind in &kinds {
+            // What %i resolves to exists and can run.
+            let script = run.path().join(format!("scripts/backup-{kind}.sh"));
+            let mode = std::fs::metadata(&script)
+                .unwrap_or_else(|e| panic!("{preset}: {}: {e}", script.display()))
+                .permissions()
+                .mode();
+            assert_ne!(
+                mode & 0o111,
+                0,
+                "{preset}: {} is not executable",
+                script.display()
+            );
+        }
+        let timers: Vec<String> = kinds
+            .iter()
+            .map(|k| format!("{name}-backup@{k}.timer"))
+            .collect();
+        let services: Vec<String> = kinds
+            .iter()
+            .map(|k| format!("{name}-backup@{k}.service"))
+            .collect();
+        let listed = |text: &str, cmd: &str, suffix: &str| -> Vec<String> {
+            let line = text
+                .lines()
+                .find(|l| l.contains(cmd))
+                .unwrap_or_else(|| panic!("{preset}: no `{cmd}` in\n{text}"));
+            line.split(|c: char| c.is_whitespace() || c == '`')
+                .filter(|w| w.ends_with(suffix))
+                .map(String::from)
+                .collect()
+        };
+        assert_eq!(
+            listed(&unit, "systemctl enable --now", ".timer"),
+            timers,
+            "{preset}"
+        );
+        assert_eq!(
+            listed(&unit, "Run once by hand: systemctl start", ".service"),
+            services,
+            "{preset}"
+        );
+        let timer = run.read("deploy/systemd/backup@.timer");
+        assert!(
+            !timer.lines().any(|l| l.starts_with("Unit=")),
+            "{preset}: each timer instance must start its own service"
+        );
+        assert!(
+            timer.contains("\n[Install]\nWantedBy=timers.target"),
+            "{preset}"
+        );
+
+        // The runbook's systemctl commands name the instances.
+        let runbook = run.read("docs/RUNBOOK.md");
+        assert!(
+            !runbook.contains(&format!("{name}-backup.service"))
+                && !runbook.contains(&format!("{name}-backup.timer")),
+            "{preset}: the runbook names the old unit"
+        );
+        assert_eq!(
+            listed(&runbook, "systemctl enable --now", ".timer"),
+            timers,
+            "{preset}"
+        );
+        assert_eq!(
+            listed(&runbook, "confirm a first run of each kind", ".service"),
+            services,
+            "{preset}"
+        );
+        assert!(
+            runbook.contains(&format!("systemctl status {name}-backup@KIND.service")),
+            "{preset}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- runbook
+
+#[test]
+fn the_runbook_rpo_text_follows_the_stores_of_the_profile() {
+    for preset in presets() {
+        let profile = profile_of(&preset);
+        let runbook = init_preset(&preset).read("docs/RUNBOOK.md");
+        let dr = &runbook[runbook.find("## Restore and disaster recovery").unwrap()..];
+        let postgres_text = ["WAL", "RDS", "oint-in-time", "A dump every"];
+        for t in postgres_text {
+            assert_eq!(
+                dr.contains(t),
+                profile.postgres.enabled,
+                "{preset}: '{t}' in the restore section: {}",
+                profile.postgres.enabled
+            );
+        }
+        let persistent = profile.redis.enabled && profile.redis.role != RedisRole::Cache;
+        for t in ["appendfsync everysec", "ElastiCache", "snapshot"] {
+            assert_eq!(dr.contains(t), persistent, "{preset}: '{t}'");
+        }
+        if persistent {
+            let interval = format!("every {} h", profile.backup.interval_hours);
+            assert!(dr.contains(&interval), "{preset}: {interval}");
+            assert!(
+                dr.contains(&format!("RPO of {} h", profile.backup.rpo_hours)),
+                "{preset}"
+            );
+        }
+    }
+}
+
+/// The commands of the runbook's Redis restore, from loading the RDB to
+/// shutting the restore server down, run against a real redis-server: the
+/// AOF they leave behind holds every key, so Redis with appendonly yes
+/// (as deploy/redis/redis.conf runs it) starts with the data.
+#[test]
+fn the_runbook_redis_restore_waits_for_the_aof_rewrite_and_keeps_the_data() {
+    let runbook = init_preset("ringcentral-hold-hunter").read("docs/RUNBOOK.md");
+    let section = &runbook[runbook.find("### Restore Redis from an RDB").unwrap()..];
+    let block = &section[section.find("```sh\n").unwrap() + 6..];
+    let block = &block[..block.find("```").unwrap()];
+    assert!(
+        !block.contains("sleep 5"),
+        "a fixed sleep does not wait for the rewrite:\n{block}"
+    );
+    let prefix = "docker exec redis-restore redis-cli";
+    let start = block
+        .find("rcli() {")
+        .unwrap_or_else(|| panic!("no rcli helper:\n{block}"));
+    let end = block[start..].find("rcli SHUTDOWN NOSAVE").unwrap() + start;
+    let steps = &block[start..end + "rcli SHUTDOWN NOSAVE".len()];
+    assert!(steps.contains(prefix), "{steps}");
+    assert!(steps.contains("aof_rewrite_in_progress"), "{steps}");
+
+    // A dataset large enough that the rewrite takes a while.
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let (mut seed, port) = start_redis(
+        &data,
+        &[
+            "--enable-debug-command".into(),
+            "yes".into(),
+            "--save".into(),
+            "".into(),
+        ],
+        None,
+    );
+    redis_cli(port, None, &["DEBUG", "POPULATE", "300000"]);
+    redis_cli(port, None, &["SAVE"]);
+    redis_cli(port, None, &["SHUTDOWN", "NOSAVE"]);
+    seed.0.wait().unwrap();
+
+    // The restore server, as the runbook starts it.
+    let (mut restore, port) = start_redis(
+        &data,
+        &[
+            "--appendonly".into(),
+            "no".into(),
+            "--save".into(),
+            "".into(),
+        ],
+        None,
+    );
+    let cli = format!("'{}' -p {port}", require_tool("redis-cli").display());
+    let out = Command::new("bash")
+        .args(["-e", "-o", "pipefail", "-c"])
+        .arg(steps.replace(prefix, &cli))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{steps}\n{}", text(&out));
+    assert!(text(&out).contains("300000"), "DBSIZE: {}", text(&out));
+    assert!(
+        text(&out).contains("aof_last_bgrewrite_status:ok"),
+        "{}",
+        text(&out)
+    );
+    restore.0.wait().unwrap();
+
+    // Redis as production runs it, from the AOF alone.
+    std::fs::remove_file(data.join("dump.rdb")).unwrap();
+    let (_prod, port) = start_redis(
+        &data,
+        &[
+            "--appendonly".into(),
+            "yes".into(),
+            "--appenddirname".into(),
+            "appendonlydir".into(),
+        ],
+        None,
+    );
+    assert_eq!(redis_cli(port, None, &["DBSIZE"]), "300000");
 }
