@@ -166,6 +166,8 @@ pub const CATALOG: &[Entry] = &[
     file("app/webhooks/twilio_signature.py.tera", "app/webhooks/twilio_signature.py", twilio_fastapi),
     file("src/webhooks/ringcentral-webhook.cjs.tera", "src/webhooks/ringcentral-webhook.cjs", ringcentral_node),
     file("app/webhooks/ringcentral_webhook.py.tera", "app/webhooks/ringcentral_webhook.py", ringcentral_fastapi),
+    file("src/metrics.cjs.tera", "src/metrics.cjs", node),
+    file("app/metrics.py.tera", "app/metrics.py", fastapi),
     // AWS (issue: terraform)
     file("infra/terraform/README.md.tera", "infra/terraform/README.md", always),
     file("infra/terraform/versions.tf.tera", "infra/terraform/versions.tf", always),
