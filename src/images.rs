@@ -71,8 +71,8 @@ pub fn images(p: &Profile) -> Images {
         },
         postgres: format!("postgres:{}-bookworm", exact(POSTGRES, &p.postgres.version)),
         redis: format!("redis:{}-bookworm", exact(REDIS, &p.redis.version)),
-        // 1.26 is the stable line; its `listen ... http2` form also loads on
-        // the nginx 1.22 the test suite runs `nginx -t` with.
+        // 1.26 is the stable line (`http2 on;`); `shipready verify` turns
+        // that into the `listen ... http2` form for an older local nginx.
         nginx: "nginx:1.26.2-bookworm",
         certbot: "certbot/certbot:v3.0.1",
         prometheus: "prom/prometheus:v2.55.1",

@@ -6,7 +6,9 @@
 mod common;
 
 use common::{init_preset, init_preset_with, presets, require_tool, Run, DOMAIN};
-use shipready::verify::edge::{nginx_sandbox, NginxPorts, NginxSandbox, GIXY};
+use shipready::verify::edge::{
+    local_nginx_version, nginx_sandbox, NginxPorts, NginxSandbox, GIXY, HTTP2_DIRECTIVE_SINCE,
+};
 use shipready::verify::Outcome;
 use std::collections::BTreeMap;
 use std::net::TcpStream;
@@ -14,6 +16,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CORS_ORIGIN: &str = "https://app.example.com";
+/// The Content-Security-Policy the upstream sends under `own-csp` paths (as
+/// in `UPSTREAM`), which the edge must pass through untouched.
+const APP_CSP: &str =
+    "default-src 'self'; script-src 'self' 'nonce-r4nd0m'; style-src 'self' 'unsafe-inline'";
 
 /// The upstream: HTTP/1.1 keep-alive, echoes the request as JSON, 404 under
 /// /missing, a large body under /big, sets headers the edge must hide or
@@ -21,6 +27,7 @@ const CORS_ORIGIN: &str = "https://app.example.com";
 const UPSTREAM: &str = r#"
 import base64, hashlib, json, socketserver, sys
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+APP_CSP = "default-src 'self'; script-src 'self' 'nonce-r4nd0m'; style-src 'self' 'unsafe-inline'"
 
 class Handler(socketserver.StreamRequestHandler):
     def handle(self):
@@ -49,7 +56,8 @@ class Handler(socketserver.StreamRequestHandler):
             if "big" in path:
                 payload["pad"] = "x" * 8192
             data = json.dumps(payload).encode()
-            self.wfile.write(("HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\nX-Powered-By: Express\r\nX-Frame-Options: SAMEORIGIN\r\nAccess-Control-Allow-Origin: *\r\n\r\n" % (status, len(data))).encode() + data)
+            csp = "Content-Security-Policy: %s\r\n" % APP_CSP if "own-csp" in path else ""
+            self.wfile.write(("HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %d\r\nX-Powered-By: Express\r\nX-Frame-Options: SAMEORIGIN\r\nAccess-Control-Allow-Origin: *\r\n%s\r\n" % (status, len(data), csp)).encode() + data)
             self.wfile.flush()
 
     def echo(self):
@@ -110,6 +118,48 @@ if " 101 " in head[0] + " ":
     h = exact(2)
     out["echo"] = exact(h[1] & 0x7F).decode()
 print(json.dumps(out))
+"#;
+
+/// Holds one WebSocket open, then floods the same path with handshakes (each
+/// on its own TLS connection, closed after the status line), then uses the
+/// held socket again: prints the flood's status codes and the echo.
+const WS_FLOOD: &str = r#"
+import base64, json, os, socket, ssl, sys
+port, path, host, n = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+def handshake():
+    s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=5), server_hostname=host)
+    key = base64.b64encode(os.urandom(16)).decode()
+    s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n" % (path, host, key)).encode())
+    resp = b""
+    while b"\r\n\r\n" not in resp:
+        chunk = s.recv(1)
+        if not chunk:
+            break
+        resp += chunk
+    return s, resp.split(b" ", 2)[1].decode() if b" " in resp else "none"
+def exact(s, n):
+    b = b""
+    while len(b) < n:
+        c = s.recv(n - len(b))
+        if not c:
+            break
+        b += c
+    return b
+held, first = handshake()
+codes = []
+for _ in range(n):
+    s, code = handshake()
+    codes.append(code)
+    s.close()
+msg = b"still open after the flood"
+mask = os.urandom(4)
+held.sendall(bytes([0x81, 0x80 | len(msg)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(msg)))
+h = exact(held, 2)
+echo = exact(held, h[1] & 0x7F).decode() if len(h) == 2 else None
+print(json.dumps({"first": first, "codes": codes, "echo": echo}))
 "#;
 
 /// nginx in the foreground, stopped by its own pid (TERM, so the master
@@ -206,11 +256,12 @@ fn nginx_t_passes_for_every_preset_and_variant() {
     let (_, run) = &runs[0];
     let site = run.path().join("deploy/nginx/conf.d/site.conf");
     let text = std::fs::read_to_string(&site).unwrap();
-    std::fs::write(
-        &site,
-        text.replace("ssl_session_tickets off;", "ssl_session_tickets maybe;"),
-    )
-    .unwrap();
+    let broken = text.replace(
+        "ssl_prefer_server_ciphers off;",
+        "ssl_prefer_server_ciphers maybe;",
+    );
+    assert_ne!(broken, text, "the directive to break is there");
+    std::fs::write(&site, broken).unwrap();
     let (ok, _) = nginx_t(&nginx_sandbox(run.path(), ports()).unwrap());
     assert!(!ok, "nginx -t accepted an invalid directive");
 }
@@ -304,7 +355,10 @@ fn default_tls_server_answers_421_and_acme_needs_no_try_files() {
     for preset in presets() {
         let run = init_preset(&preset);
         let site = run.read("deploy/nginx/conf.d/site.conf");
-        let default = block(&site, "server {\n    listen 443 ssl http2 default_server;");
+        let default = block(
+            &site,
+            "server {\n    listen 443 ssl default_server;\n    http2 on;",
+        );
         assert!(
             default.contains("ssl_reject_handshake on;"),
             "{preset}: {default}"
@@ -356,6 +410,155 @@ fn tls_settings_follow_mozilla_intermediate() {
         assert!(
             main.contains("server_tokens off;") && main.contains("limit_req_status 429;"),
             "{preset}"
+        );
+    }
+}
+
+/// HTTP/2 is the `http2 on;` directive of nginx 1.25.1+ (the image runs
+/// 1.26), never the deprecated `listen ... http2`; the sandbox turns it back
+/// into the listen parameter for this machine's older nginx, which is what
+/// lets `nginx -t` and the live HTTP/2 checks run here.
+#[test]
+fn http2_is_the_directive_and_the_sandbox_adapts_it_to_old_nginx() {
+    require_tool("openssl");
+    let version = local_nginx_version();
+    let old = version.is_some_and(|v| v < HTTP2_DIRECTIVE_SINCE);
+    eprintln!("local nginx {version:?}: sandbox rewrites http2: {old}");
+    for preset in presets() {
+        let run = init_preset(&preset);
+        let site = run.read("deploy/nginx/conf.d/site.conf");
+        for l in site
+            .lines()
+            .filter(|l| l.trim_start().starts_with("listen "))
+        {
+            assert!(!l.contains("http2"), "{preset}: deprecated form: {l}");
+        }
+        let mut tls_servers = 0;
+        for (i, _) in site.match_indices("\nserver {") {
+            let server = block(&site[i + 1..], "server {");
+            if server.contains("\n    listen 443 ") {
+                tls_servers += 1;
+                assert!(server.contains("\n    http2 on;\n"), "{preset}: {server}");
+            }
+        }
+        assert_eq!(tls_servers, 2, "{preset}");
+        // Left at nginx's default, as Mozilla does for nginx >= 1.23.2.
+        assert!(
+            !site
+                .lines()
+                .any(|l| l.trim_start().starts_with("ssl_session_tickets")),
+            "{preset}"
+        );
+
+        let ports = ports();
+        let sandbox = nginx_sandbox(run.path(), ports).unwrap();
+        let copied =
+            std::fs::read_to_string(sandbox.prefix().join("conf/conf.d/site.conf")).unwrap();
+        let https_listens: Vec<&str> = copied
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with(&format!("listen 127.0.0.1:{} ", ports.https)))
+            .collect();
+        assert_eq!(https_listens.len(), 2, "{preset}: {copied}");
+        let directives = copied.lines().filter(|l| l.trim() == "http2 on;").count();
+        if old {
+            assert_eq!(directives, 0, "{preset}: {copied}");
+            assert!(
+                https_listens.iter().all(|l| l.contains(" ssl http2")),
+                "{preset}: {https_listens:?}"
+            );
+        } else {
+            assert_eq!(directives, 2, "{preset}: {copied}");
+            assert!(
+                https_listens.iter().all(|l| !l.contains("http2")),
+                "{preset}: {https_listens:?}"
+            );
+        }
+    }
+}
+
+/// nginx closes idle upstream connections before the app would (Node's and
+/// uvicorn's keep-alive timeout is 5 s): otherwise it may reuse one the app
+/// is closing and answer 502.
+#[test]
+fn upstream_keepalive_ends_before_the_apps() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        let site = run.read("deploy/nginx/conf.d/site.conf");
+        let upstream = block(&site, "upstream app_upstream {");
+        assert!(upstream.contains("keepalive 32;"), "{preset}: {upstream}");
+        let timeout = value_after(upstream, "\n    keepalive_timeout ");
+        assert!(timeout < 5, "{preset}: {upstream}");
+        // The address of a recreated app reaches nginx by compose restarting
+        // it, which the comment says (not that a reload would).
+        assert!(
+            upstream.contains("`restart: true`") && !upstream.contains("reload"),
+            "{preset}: {upstream}"
+        );
+    }
+}
+
+/// The app's own Content-Security-Policy passes through; the profile's is
+/// added only to responses without one (the live checks send both kinds).
+#[test]
+fn csp_is_the_apps_own_when_it_sends_one() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        let lock = run.read("shipready.toml");
+        let csp = lock
+            .lines()
+            .find_map(|l| l.strip_prefix("content_security_policy = "))
+            .unwrap()
+            .trim_matches('"');
+        let proxy = run.read("deploy/nginx/snippets/proxy.conf");
+        assert!(
+            !proxy.contains("proxy_hide_header Content-Security-Policy"),
+            "{preset}: the app's CSP is thrown away"
+        );
+        let headers = run.read("deploy/nginx/snippets/security-headers.conf");
+        assert!(
+            headers.contains("\nadd_header Content-Security-Policy $edge_csp always;\n"),
+            "{preset}: {headers}"
+        );
+        let main = run.read("deploy/nginx/nginx.conf");
+        let map = block(
+            &main,
+            "map $upstream_http_content_security_policy $edge_csp {",
+        );
+        assert!(
+            map.contains(&format!("\n        '' \"{csp}\";\n"))
+                && map.contains("\n        default '';\n"),
+            "{preset}: {map}"
+        );
+    }
+}
+
+/// Handshake floods on the WebSocket location are rate limited (the live
+/// checks show an open socket is not affected).
+#[test]
+fn websocket_handshakes_are_rate_limited() {
+    for preset in presets() {
+        let run = init_preset(&preset);
+        let lock = run.read("shipready.toml");
+        let Some(path) = lock
+            .lines()
+            .find_map(|l| l.strip_prefix("websocket_path = "))
+            .map(|v| v.trim_matches('"').to_string())
+            .filter(|v| !v.is_empty())
+        else {
+            continue;
+        };
+        let site = run.read("deploy/nginx/conf.d/site.conf");
+        let location = block(&site, &format!("location ^~ {path} {{"));
+        let main = run.read("deploy/nginx/nginx.conf");
+        let rate = value_after(&main, "zone=websocket:10m rate=");
+        assert!(rate > 0, "{preset}");
+        assert!(
+            location.contains(&format!(
+                "limit_req zone=websocket burst={} nodelay;",
+                rate * 2
+            )),
+            "{preset}: {location}"
         );
     }
 }
@@ -417,10 +620,21 @@ fn nginx_is_the_only_service_published_in_production() {
 struct Response {
     status: u16,
     headers: BTreeMap<String, String>,
+    /// The status line and header lines as received (repeated headers too).
+    head: String,
     body: String,
 }
 
 impl Response {
+    /// How many times the header `name` was sent.
+    fn header_count(&self, name: &str) -> usize {
+        self.head
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .filter(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+            .count()
+    }
+
     fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .get(&name.to_ascii_lowercase())
@@ -514,6 +728,7 @@ impl Live {
         Response {
             status,
             headers,
+            head: head.to_string(),
             body: body.to_string(),
         }
     }
@@ -622,6 +837,34 @@ fn live_checks(preset: &str) {
         "{preset}"
     );
 
+    // Content-Security-Policy: the profile's where the app sends none, the
+    // app's own (a Next.js nonce policy, say) passed through untouched and
+    // once.
+    let profile_csp = lock
+        .lines()
+        .find_map(|l| l.strip_prefix("content_security_policy = "))
+        .unwrap()
+        .trim_matches('"');
+    assert_eq!(
+        r.header("content-security-policy"),
+        Some(profile_csp),
+        "{preset}: the app sent no CSP"
+    );
+    let own = live.get("/api/own-csp");
+    assert_eq!(own.status, 200, "{preset}: /api/own-csp");
+    assert_eq!(
+        own.header("content-security-policy"),
+        Some(APP_CSP),
+        "{preset}: the app's CSP was replaced:\n{}",
+        own.head
+    );
+    assert_eq!(
+        own.header_count("content-security-policy"),
+        1,
+        "{preset}: CSP sent twice:\n{}",
+        own.head
+    );
+
     // 404s: from the app (proxied) and from nginx itself.
     let r = live.get("/api/missing-thing");
     assert_eq!(r.status, 404, "{preset}");
@@ -635,6 +878,11 @@ fn live_checks(preset: &str) {
     assert_eq!(nginx_404.status, 404, "{preset}: metrics are not public");
     for (what, resp) in [("app 404", &r), ("nginx 404", &nginx_404)] {
         assert_security_headers(resp, &format!("{preset} {what}"));
+        assert_eq!(
+            resp.header("content-security-policy"),
+            Some(profile_csp),
+            "{preset} {what}"
+        );
     }
     assert!(r2.status == 404 || r2.status == 200, "{preset}");
     assert_security_headers(&r2, &format!("{preset} /missing/page"));
@@ -795,6 +1043,53 @@ fn live_checks(preset: &str) {
     );
     assert_eq!(ws["accept_ok"], true, "{preset}");
     assert_eq!(ws["echo"], "hello media stream", "{preset}");
+
+    // A flood of handshakes on the WebSocket location gets 429s, while a
+    // socket opened before it keeps working (limit_req sees requests, not
+    // the frames of an open socket).
+    if lock.contains(&format!("websocket_path = \"{ws_path}\"")) {
+        let rate = value_after(&main, "zone=websocket:10m rate=");
+        let n = (rate * 2 + 20) * 2;
+        let started = Instant::now();
+        let out = Command::new(require_tool("python3"))
+            .arg("-c")
+            .arg(WS_FLOOD)
+            .args([
+                &live.ports.https.to_string(),
+                &ws_path,
+                DOMAIN,
+                &n.to_string(),
+            ])
+            .output()
+            .unwrap();
+        let flood: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{preset}: ws flood: {e}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let codes: Vec<&str> = flood["codes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        let upgraded = codes.iter().filter(|c| **c == "101").count();
+        let limited = codes.iter().filter(|c| **c == "429").count();
+        assert_eq!(flood["first"], "101", "{preset}: {flood}");
+        assert!(
+            upgraded > 0 && limited > 0 && upgraded + limited == codes.len(),
+            "{preset}: {n} handshakes on {ws_path}: {upgraded}×101, {limited}×429: {codes:?}"
+        );
+        assert_eq!(
+            flood["echo"], "still open after the flood",
+            "{preset}: the socket opened before the flood stopped working"
+        );
+        eprintln!(
+            "{preset}: {n} WebSocket handshakes on {ws_path} (rate {rate}/s) in {:?}: {upgraded}×101, {limited}×429, held socket still echoes",
+            started.elapsed()
+        );
+    }
 
     // A burst over the webhook limit (the API limit without webhooks) gets 429.
     let voice = !lock.contains("provider = \"none\"");

@@ -5,8 +5,11 @@
 //! Both files are written for their containers (paths like
 //! `/etc/nginx/tls/`, `/data`, `/run/secrets/...`, the host name `app`), so
 //! each check runs on a copy in a temp dir where only those container paths
-//! are rewritten to point into it. The sandboxes are public so that the test
-//! suite starts live servers from exactly what `verify` checks.
+//! are rewritten to point into it. The nginx configuration is written for
+//! the image's nginx (1.26); when the local nginx is older than 1.25.1, the
+//! copy also spells HTTP/2 the old way (see [`http2_as_listen_parameter`]).
+//! The sandboxes are public so that the test suite starts live servers from
+//! exactly what `verify` checks.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -106,8 +109,14 @@ pub fn nginx_sandbox(root: &Path, ports: NginxPorts) -> Result<NginxSandbox, Str
 
     let p = prefix.display().to_string();
     let mut domain = String::from("localhost");
+    let old_http2 = local_nginx_version().is_some_and(|v| v < HTTP2_DIRECTIVE_SINCE);
     for file in conf_files(&conf)? {
         let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+        let text = if old_http2 {
+            http2_as_listen_parameter(&text)
+        } else {
+            text
+        };
         if let Some(name) = text.lines().find_map(|l| {
             l.trim()
                 .strip_prefix("server_name ")
@@ -149,6 +158,120 @@ pub fn nginx_sandbox(root: &Path, ports: NginxPorts) -> Result<NginxSandbox, Str
     }
     self_signed(&prefix.join("tls"), &domain)?;
     Ok(NginxSandbox { dir })
+}
+
+/// The first nginx version with the `http2` directive; older ones enable
+/// HTTP/2 with the `http2` parameter of `listen` (deprecated since).
+pub const HTTP2_DIRECTIVE_SINCE: (u32, u32, u32) = (1, 25, 1);
+
+/// The version of the `nginx` on PATH, from `nginx -v`; `None` when it does
+/// not run or says something else. Asked once per process.
+pub fn local_nginx_version() -> Option<(u32, u32, u32)> {
+    static VERSION: std::sync::OnceLock<Option<(u32, u32, u32)>> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let out = Command::new("nginx")
+            .arg("-v")
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        // nginx prints its version on stderr.
+        let text = String::from_utf8_lossy(&out.stderr).into_owned()
+            + &String::from_utf8_lossy(&out.stdout);
+        parse_nginx_version(&text)
+    })
+}
+
+/// `(1, 22, 1)` from `nginx version: nginx/1.22.1` (any suffix ignored).
+fn parse_nginx_version(text: &str) -> Option<(u32, u32, u32)> {
+    let rest = &text[text.find("nginx/")? + "nginx/".len()..];
+    let version: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let mut parts = version.split('.').map(|n| n.parse::<u32>().ok());
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Some(a)), Some(Some(b)), Some(Some(c))) => Some((a, b, c)),
+        _ => None,
+    }
+}
+
+/// The configuration for an nginx older than 1.25.1, which has no `http2`
+/// directive: in each `server` block that says `http2 on;`, that line is
+/// commented out and every `listen` of the block gets the `http2` parameter
+/// instead (after `ssl`), which is what the generated form means there.
+/// Everything else is left as it is.
+pub fn http2_as_listen_parameter(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let mut i = 0;
+    while i < lines.len() {
+        if lines[i].trim() != "server {" {
+            i += 1;
+            continue;
+        }
+        // The block's lines, up to its closing brace.
+        let (start, mut depth, mut end) = (i, 0i32, lines.len() - 1);
+        for (j, line) in lines.iter().enumerate().skip(i) {
+            depth += brace_balance(line);
+            if depth <= 0 {
+                end = j;
+                break;
+            }
+        }
+        let body = start + 1..end;
+        let is_http2_on = |l: &str| l.trim() == "http2 on;";
+        if lines[body.clone()].iter().any(|l| is_http2_on(l)) {
+            for j in body {
+                let t = lines[j].trim_start();
+                let indent = &lines[j][..lines[j].len() - t.len()];
+                if is_http2_on(t) {
+                    out[j] = format!(
+                        "{indent}# http2 on; (sandbox: nginx before 1.25.1 takes `listen ... http2`)"
+                    );
+                } else if let Some(args) = t.strip_prefix("listen ") {
+                    let (args, comment) = args.split_once('#').unwrap_or((args, ""));
+                    let comment = if comment.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" #{comment}")
+                    };
+                    let args = args.trim_end().trim_end_matches(';');
+                    let mut words: Vec<&str> = args.split_whitespace().collect();
+                    if !words.contains(&"http2") {
+                        let at = words
+                            .iter()
+                            .position(|w| *w == "ssl")
+                            .map_or(words.len(), |k| k + 1);
+                        words.insert(at, "http2");
+                    }
+                    out[j] = format!("{indent}listen {};{comment}", words.join(" "));
+                }
+            }
+        }
+        i = end + 1;
+    }
+    let mut joined = out.join("\n");
+    if text.ends_with('\n') {
+        joined.push('\n');
+    }
+    joined
+}
+
+/// `{` minus `}` on a line, outside comments and quoted strings.
+fn brace_balance(line: &str) -> i32 {
+    let (mut n, mut quote) = (0, None);
+    for c in line.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '#') => break,
+            (None, '{') => n += 1,
+            (None, '}') => n -= 1,
+            _ => {}
+        }
+    }
+    n
 }
 
 fn nginx_test(root: &Path, _target: &str) -> Outcome {
@@ -546,6 +669,90 @@ fn redis_check(root: &Path, _target: &str) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nginx_versions_are_read_from_nginx_v() {
+        assert_eq!(
+            parse_nginx_version("nginx version: nginx/1.22.1\n"),
+            Some((1, 22, 1))
+        );
+        assert_eq!(
+            parse_nginx_version("nginx version: nginx/1.26.2 (Debian)"),
+            Some((1, 26, 2))
+        );
+        assert_eq!(parse_nginx_version("nginx version: openresty/1.25"), None);
+        assert_eq!(parse_nginx_version(""), None);
+        assert!((1, 22, 1) < HTTP2_DIRECTIVE_SINCE && (1, 25, 1) >= HTTP2_DIRECTIVE_SINCE);
+        assert!((1, 26, 0) > HTTP2_DIRECTIVE_SINCE && (1, 9, 5) < HTTP2_DIRECTIVE_SINCE);
+    }
+
+    #[test]
+    fn http2_on_becomes_a_listen_parameter_for_old_nginx() {
+        let conf = "\
+server {
+    listen 80 default_server;
+    return 308 https://example.com$request_uri;
+}
+
+server {
+    listen 443 ssl default_server;
+    http2 on;
+    server_name _;
+
+    location / {
+        return 421;
+    }
+}
+
+server {
+    listen 443 ssl;
+    listen [::]:443 ssl; # IPv6
+    http2 on;
+    server_name example.com;
+    location = /x { return 200 \"{ not a block\"; } # }
+}
+
+server {
+    listen 8443 ssl http2;
+}
+";
+        let old = http2_as_listen_parameter(conf);
+        assert_eq!(
+            old,
+            "\
+server {
+    listen 80 default_server;
+    return 308 https://example.com$request_uri;
+}
+
+server {
+    listen 443 ssl http2 default_server;
+    # http2 on; (sandbox: nginx before 1.25.1 takes `listen ... http2`)
+    server_name _;
+
+    location / {
+        return 421;
+    }
+}
+
+server {
+    listen 443 ssl http2;
+    listen [::]:443 ssl http2; # IPv6
+    # http2 on; (sandbox: nginx before 1.25.1 takes `listen ... http2`)
+    server_name example.com;
+    location = /x { return 200 \"{ not a block\"; } # }
+}
+
+server {
+    listen 8443 ssl http2;
+}
+"
+        );
+        // Nothing to do: the text is returned as it was.
+        let plain = "server {\n    listen 8080;\n}\nhttp2_max_concurrent_streams 64;";
+        assert_eq!(http2_as_listen_parameter(plain), plain);
+        assert_eq!(http2_as_listen_parameter(&old), old);
+    }
 
     #[test]
     fn includes_that_match_nothing_are_reported() {
