@@ -44,6 +44,16 @@ fn variants() -> Vec<(String, Vec<&'static str>)> {
             "worker.metrics_port=9100",
         ],
     ));
+    // A region opened after August 2022 (no ELB log delivery account).
+    v.push(("twilio-voice".into(), vec!["region=eu-central-2"]));
+    // A FastAPI app behind a WebSocket-length ALB idle timeout.
+    v.push((
+        "fastapi-three-tier".into(),
+        vec![
+            "voice.provider=\"ringcentral\"",
+            "voice.websocket_path=\"/ws\"",
+        ],
+    ));
     v
 }
 
@@ -636,5 +646,452 @@ resource "aws_thing" "a" {
             "t.tf: local.nope is not declared",
             "t.tf: var.missing is not declared",
         ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Reviewed defects: each test below fails on the templates before its fix.
+
+/// The block that starts at the first line equal to `opening` (ending in
+/// `{`), up to its matching `}`, in `terraform fmt` layout.
+fn block<'a>(text: &'a str, opening: &str) -> &'a str {
+    let start = text
+        .find(&format!("{opening}\n"))
+        .unwrap_or_else(|| panic!("no {opening:?} in\n{text}"));
+    let mut depth = 0;
+    for (i, c) in text[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[start..=start + i];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("unbalanced block {opening:?}");
+}
+
+/// The `statement { ... }` of a policy document with this `sid`.
+fn statement<'a>(policy: &'a str, sid: &str) -> &'a str {
+    let at = policy
+        .find(&format!("sid       = \"{sid}\""))
+        .unwrap_or_else(|| panic!("no statement {sid} in\n{policy}"));
+    let start = policy[..at].rfind("statement {").unwrap();
+    block(&policy[start..], "statement {")
+}
+
+fn tf(run: &common::Run, file: &str) -> String {
+    run.read(&format!("{DIR}/{file}"))
+}
+
+/// A multipart upload with SSE-KMS (what `aws s3 cp` does above 8 MB) needs
+/// kms:Decrypt besides kms:GenerateDataKey; both are usable only through S3.
+#[test]
+fn backup_roles_may_finish_multipart_uploads_through_s3_only() {
+    let via_s3 = "    condition {\n      test     = \"StringEquals\"\n      variable = \"kms:ViaService\"\n      values   = [\"s3.${local.region}.${local.dns_suffix}\"]\n    }";
+    for preset in common::presets() {
+        let run = common::init_preset(&preset);
+        let backups = tf(&run, "backups.tf");
+        let writer = block(
+            &backups,
+            "data \"aws_iam_policy_document\" \"backup_writer\" {",
+        );
+        let encrypt = statement(writer, "EncryptBackups");
+        assert!(
+            encrypt.contains("actions   = [\"kms:GenerateDataKey\", \"kms:Decrypt\"]"),
+            "{preset}: {encrypt}"
+        );
+        assert!(encrypt.contains(via_s3), "{preset}: {encrypt}");
+        // Still no way to read or delete a backup.
+        let actions: Vec<&str> = writer
+            .lines()
+            .filter(|l| l.trim_start().starts_with("actions"))
+            .collect();
+        assert_eq!(actions.len(), 2, "{preset}: {writer}");
+        assert!(
+            actions
+                .iter()
+                .all(|l| !l.contains("s3:GetObject") && !l.contains("s3:Delete")),
+            "{preset}: {writer}"
+        );
+        let reader = block(
+            &backups,
+            "data \"aws_iam_policy_document\" \"backup_reader\" {",
+        );
+        let decrypt = statement(reader, "DecryptBackups");
+        assert!(decrypt.contains(via_s3), "{preset}: {decrypt}");
+        let providers = tf(&run, "providers.tf");
+        assert!(
+            providers.contains("  dns_suffix = data.aws_partition.current.dns_suffix\n"),
+            "{preset}"
+        );
+        // The load balancer's log bucket is SSE-S3: no KMS key to grant.
+        let alb = tf(&run, "alb.tf");
+        let logs = block(
+            &alb,
+            "resource \"aws_s3_bucket_server_side_encryption_configuration\" \"logs\" {",
+        );
+        assert!(
+            logs.contains("sse_algorithm = \"AES256\""),
+            "{preset}: {logs}"
+        );
+    }
+}
+
+/// `data "aws_elb_service_account"` fails ("Unknown region") in regions
+/// opened since August 2022, which deliver load balancer logs as a service
+/// principal: the data source and its statement exist only in the older
+/// regions it knows.
+#[test]
+fn alb_log_delivery_plans_in_every_region() {
+    // The regions the provider's data source knows
+    // (internal/service/elb/service_account_data_source.go).
+    let known = [
+        "af-south-1",
+        "ap-east-1",
+        "ap-northeast-1",
+        "ap-northeast-2",
+        "ap-northeast-3",
+        "ap-south-1",
+        "ap-southeast-1",
+        "ap-southeast-2",
+        "ap-southeast-3",
+        "ca-central-1",
+        "cn-north-1",
+        "cn-northwest-1",
+        "eu-central-1",
+        "eu-north-1",
+        "eu-south-1",
+        "eu-west-1",
+        "eu-west-2",
+        "eu-west-3",
+        "me-south-1",
+        "sa-east-1",
+        "us-east-1",
+        "us-east-2",
+        "us-gov-east-1",
+        "us-gov-west-1",
+        "us-west-1",
+        "us-west-2",
+    ];
+    for (preset, sets) in [
+        ("twilio-voice", vec![]),
+        ("twilio-voice", vec!["region=eu-central-2"]),
+    ] {
+        let run = init(preset, &sets);
+        let alb = tf(&run, "alb.tf");
+        let locals = block(&alb, "locals {");
+        let list = &locals[locals.find("elb_log_account_regions = [").unwrap()..];
+        let list = &list[..list.find(']').unwrap()];
+        let listed: BTreeSet<&str> = list
+            .split('"')
+            .enumerate()
+            .filter(|(i, _)| i % 2 == 1)
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(
+            listed,
+            known.into_iter().collect::<BTreeSet<_>>(),
+            "{preset} {sets:?}"
+        );
+        let data = block(&alb, "data \"aws_elb_service_account\" \"main\" {");
+        assert!(
+            data.contains(
+                "  count = contains(local.elb_log_account_regions, var.aws_region) ? 1 : 0\n"
+            ),
+            "{data}"
+        );
+        let policy = block(&alb, "data \"aws_iam_policy_document\" \"logs_bucket\" {");
+        // The service principal always; the account only where it exists.
+        let service = statement(policy, "LoadBalancerLogDelivery");
+        assert!(
+            service.contains("identifiers = [\"logdelivery.elasticloadbalancing.amazonaws.com\"]"),
+            "{service}"
+        );
+        let legacy = block(policy, "  dynamic \"statement\" {");
+        assert!(
+            legacy.contains("for_each = data.aws_elb_service_account.main[*].arn")
+                && legacy.contains("identifiers = [statement.value]")
+                && legacy.contains("sid       = \"LoadBalancerLogDeliveryLegacyRegions\""),
+            "{legacy}"
+        );
+        assert_eq!(
+            alb.matches("data.aws_elb_service_account.main").count(),
+            1,
+            "only the dynamic statement reads the account"
+        );
+        for new_region in [
+            "eu-central-2",
+            "me-central-1",
+            "il-central-1",
+            "ap-southeast-4",
+            "ca-west-1",
+        ] {
+            assert!(!listed.contains(new_region), "{new_region}");
+        }
+    }
+}
+
+/// TLS13-1-2-2021-06 still allows CBC suites; the "Res" policy is Mozilla
+/// intermediate's closest ALB match.
+#[test]
+fn alb_https_listener_allows_no_cbc_suites() {
+    for preset in common::presets() {
+        let run = common::init_preset(&preset);
+        let alb = tf(&run, "alb.tf");
+        let listener = block(&alb, "resource \"aws_lb_listener\" \"https\" {");
+        assert!(
+            listener.contains("  ssl_policy      = \"ELBSecurityPolicy-TLS13-1-2-Res-2021-06\"\n")
+                && listener.contains("mozilla/ssl-config-generator"),
+            "{preset}: {listener}"
+        );
+    }
+}
+
+/// uvicorn's keep-alive (5 s by default) must outlast the load balancer's
+/// idle timeout, or the ALB reuses closed connections and answers 502. The
+/// task definition passes its own command, so the flag is there; a command
+/// that sets it already is left alone, and Node commands have no such flag.
+#[test]
+fn uvicorn_keeps_connections_longer_than_the_alb() {
+    let keep_alive = |ecs: &str| -> Vec<u32> {
+        let app = block(ecs, "resource \"aws_ecs_task_definition\" \"app\" {");
+        let command = app
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("command                = "))
+            .unwrap_or_else(|| panic!("no command in\n{app}"));
+        let words: Vec<&str> = command
+            .trim_matches(['[', ']'])
+            .split(", ")
+            .map(|w| w.trim_matches('"'))
+            .collect();
+        words
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.starts_with("--timeout-keep-alive"))
+            .map(|(i, w)| {
+                w.strip_prefix("--timeout-keep-alive=")
+                    .unwrap_or_else(|| words[i + 1])
+                    .parse()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let idle = |alb: &str| -> u32 {
+        let lb = block(alb, "resource \"aws_lb\" \"main\" {");
+        lb.lines()
+            .find_map(|l| l.trim().strip_prefix("idle_timeout = "))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for (preset, sets) in [
+        ("fastapi-three-tier", vec![]),
+        (
+            "fastapi-three-tier",
+            vec![
+                "voice.provider=\"ringcentral\"",
+                "voice.websocket_path=\"/ws\"",
+            ],
+        ),
+    ] {
+        let run = init(preset, &sets);
+        let (ecs, alb) = (tf(&run, "ecs.tf"), tf(&run, "alb.tf"));
+        let found = keep_alive(&ecs);
+        assert_eq!(found.len(), 1, "{preset} {sets:?}: {found:?}");
+        assert!(
+            found[0] > idle(&alb),
+            "{preset} {sets:?}: keep-alive {} s, ALB idle timeout {} s",
+            found[0],
+            idle(&alb)
+        );
+    }
+    let run = init(
+        "fastapi-three-tier",
+        &["service.start_command=[\"uvicorn\", \"app.main:app\", \"--timeout-keep-alive=90\"]"],
+    );
+    assert_eq!(
+        keep_alive(&tf(&run, "ecs.tf")),
+        [90],
+        "the team's own value"
+    );
+    let run = common::init_preset("twilio-voice");
+    assert!(
+        keep_alive(&tf(&run, "ecs.tf")).is_empty(),
+        "node has no such flag"
+    );
+}
+
+/// An AWS account has one GitHub OIDC provider: only the first environment
+/// creates it, so a second environment in the same account can apply.
+#[test]
+fn only_the_first_environment_creates_the_github_oidc_provider() {
+    for (preset, sets) in variants() {
+        let run = init(&preset, &sets);
+        let label = format!("{preset} {sets:?}");
+        let lock: toml::Table = run.read("shipready.toml").parse().unwrap();
+        let envs: Vec<String> = lock
+            .get("profile")
+            .and_then(|p| p.get("aws"))
+            .and_then(|a| a.get("environments"))
+            .and_then(|e| e.as_array())
+            .unwrap_or_else(|| panic!("{label}: no aws.environments in the lock"))
+            .iter()
+            .map(|e| e.as_str().unwrap().to_string())
+            .collect();
+        for (i, env) in envs.iter().enumerate() {
+            let text = tf(&run, &format!("environments/{env}.tfvars"));
+            let want = if i == 0 { "true" } else { "false" };
+            assert!(
+                text.contains(&format!("\ncreate_github_oidc_provider = {want}\n")),
+                "{label}: {env}.tfvars\n{text}"
+            );
+            if i > 0 {
+                assert!(
+                    text.contains("has an AWS account of its own"),
+                    "{label}: {env}.tfvars says when to set true"
+                );
+            }
+        }
+        let readme = tf(&run, "README.md");
+        assert!(
+            readme.contains(&format!(
+                "Apply `{}` before the other environments",
+                envs[0]
+            )),
+            "{label}"
+        );
+    }
+}
+
+/// The voice provider's secret is created empty, and tasks started without
+/// its keys fail: the README has it created and filled before the full
+/// apply, by the name ecs.tf gives it.
+#[test]
+fn readme_fills_the_provider_secret_before_the_full_apply() {
+    for (preset, sets) in variants() {
+        let run = init(&preset, &sets);
+        let label = format!("{preset} {sets:?}");
+        let readme = tf(&run, "README.md");
+        let ecs = tf(&run, "ecs.tf");
+        let steps = &readme[readme.find("First apply of an environment").unwrap()..];
+        let steps = &steps[..steps.find("\n\n## ").unwrap()];
+        let targeted = steps
+            .lines()
+            .find(|l| l.contains("-target="))
+            .unwrap_or_else(|| panic!("{label}: no targeted apply\n{steps}"));
+        let full = steps
+            .find("Run the full plan and apply")
+            .unwrap_or_else(|| panic!("{label}\n{steps}"));
+        let gh_set = sets.iter().any(|s| s.starts_with("repository="));
+        assert_eq!(
+            targeted.contains("-var github_repository=<owner/name>"),
+            !gh_set,
+            "{label}: the targeted apply needs every variable without a default: {targeted}"
+        );
+        let voice = ecs.contains("resource \"aws_secretsmanager_secret\" \"app\" {");
+        match steps.find("put-secret-value") {
+            Some(put) if voice => {
+                assert!(
+                    put < full,
+                    "{label}: credentials after the full apply\n{steps}"
+                );
+                assert!(
+                    targeted.contains("-target=aws_secretsmanager_secret.app"),
+                    "{label}: {targeted}"
+                );
+                // The name the README uses is the one the secret gets.
+                let secret = block(&ecs, "resource \"aws_secretsmanager_secret\" \"app\" {");
+                assert!(secret.contains("name                    = \"${local.name}/app\""));
+                let providers = tf(&run, "providers.tf");
+                let service = providers
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("service    = "))
+                    .unwrap()
+                    .trim_matches('"');
+                assert!(
+                    providers.contains("name       = \"${local.service}-${var.environment}\""),
+                    "{label}"
+                );
+                assert!(
+                    steps.contains(&format!("--secret-id {service}-$ENV/app ")),
+                    "{label}\n{steps}"
+                );
+            }
+            None if !voice => {}
+            other => panic!("{label}: voice {voice}, put-secret-value at {other:?}\n{steps}"),
+        }
+    }
+}
+
+/// Letters and digits only: `#` or `&` in the token would need
+/// percent-encoding in a redis:// URL.
+#[test]
+fn redis_auth_token_is_alphanumeric() {
+    for (preset, sets) in variants() {
+        let run = init(&preset, &sets);
+        let Some(cache) = std::fs::read_to_string(run.path().join(DIR).join("elasticache.tf")).ok()
+        else {
+            continue;
+        };
+        let password = block(&cache, "resource \"random_password\" \"redis_auth\" {");
+        assert!(
+            password.contains("\n  special = false\n") && !password.contains("override_special"),
+            "{preset} {sets:?}: {password}"
+        );
+        let length: u32 = password
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("length  = "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        // ElastiCache takes 16 to 128; 64 of 62 symbols is about 380 bits.
+        assert!((64..=128).contains(&length), "{password}");
+    }
+}
+
+/// RDS rotates the master password every 7 days and running tasks keep
+/// the old one: the README says so and what to do.
+#[test]
+fn readme_says_what_rds_password_rotation_does_to_running_tasks() {
+    for (preset, sets) in variants() {
+        let run = init(&preset, &sets);
+        let readme = tf(&run, "README.md");
+        let secrets = &readme[readme.find("## Secrets").unwrap()..];
+        let secrets = &secrets[..secrets[1..].find("\n## ").unwrap()];
+        let rds = tf(&run, "ecs.tf").contains("PGPASSWORD");
+        for needle in [
+            "every 7 days",
+            "new connections fail",
+            "rds-db:connect",
+            "GRANT rds_iam",
+            "--force-new-deployment",
+        ] {
+            assert_eq!(
+                secrets.contains(needle),
+                rds,
+                "{preset} {sets:?}: {needle:?}\n{secrets}"
+            );
+        }
+    }
+}
+
+/// ECS runs a container health check with exec, past the image's
+/// entrypoint, so a check that needs the entrypoint's REDIS_URL (built from
+/// REDIS_PASSWORD) must call it itself, as the compose file does.
+#[test]
+fn the_ecs_celery_health_check_goes_through_the_entrypoint() {
+    let run = init("fastapi-three-tier", &[]);
+    let ecs = run.read(&format!("{DIR}/ecs.tf"));
+    let check = ecs
+        .lines()
+        .find(|l| l.contains("inspect ping"))
+        .expect("a Celery health check in ecs.tf");
+    assert!(
+        check.contains("\"docker-entrypoint.sh celery -A "),
+        "the check bypasses the entrypoint: {check}"
     );
 }
