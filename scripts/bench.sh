@@ -38,5 +38,15 @@ for _ in $(seq 1 10); do
   [ "$kib" -gt "$peak_kib" ] && peak_kib=$kib
 done
 
+# The floor under init: the filesystem creating the same tree, nothing else
+# (this VM's disk varies by several times; judge init against this).
+cp -r "$work/out" "$work/tree"
+hyperfine --warmup 5 --runs "$runs" --shell=none \
+  --prepare "rm -rf $work/copy" \
+  --export-json "$work/floor.json" \
+  "cp -r $work/tree $work/copy" >/dev/null
+floor_ms=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.2f" % (r["median"] * 1000))' "$work/floor.json")
+
 peak_mib=$(python3 -c 'import sys; print(f"{int(sys.argv[1]) / 1024:.1f}")' "$peak_kib")
 echo "init $largest: median $median_ms ms wall ($runs runs), peak RSS $peak_mib MiB (max of 10)"
+echo "  floor: cp -r of the same tree, median $floor_ms ms"
