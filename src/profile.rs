@@ -99,6 +99,10 @@ pub struct Service {
     /// Directory of a built front end served as static files by nginx
     /// (relative to the repository), or empty.
     pub static_dir: String,
+    /// Directories under the app's root that it writes at run time (e.g.
+    /// Next.js's `.next/cache`): the root file system is read-only in
+    /// production, so each becomes a tmpfs owned by the app's user.
+    pub writable_dirs: Vec<String>,
 }
 
 impl Default for Service {
@@ -115,6 +119,7 @@ impl Default for Service {
             auth_path: "/api/auth".into(),
             metrics_path: "/metrics".into(),
             static_dir: String::new(),
+            writable_dirs: Vec::new(),
         }
     }
 }
@@ -599,6 +604,14 @@ impl Profile {
             |x| x.is_empty() || is_rel_path(x),
             "a relative directory of letters, digits, '.', '_', '-' and '/', without '..'",
         );
+        for (i, d) in s.writable_dirs.iter().enumerate() {
+            v.check(
+                &format!("service.writable_dirs[{i}]"),
+                d,
+                is_rel_path,
+                "a directory under the app's root: letters, digits, '.', '_', '-' and '/', without '..'",
+            );
+        }
 
         if self.worker.enabled {
             v.command("worker.command", &self.worker.command, false);

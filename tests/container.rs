@@ -694,3 +694,98 @@ fn app_and_worker_get_thirty_seconds_to_stop() {
         }
     }
 }
+
+/// service.writable_dirs (Next.js's .next/cache for node-dashboard): the
+/// one place under /app the app may write, everywhere it runs read-only.
+/// compose mounts a tmpfs owned by the image's user, the image creates the
+/// directory owned by that user (which Fargate copies to the task volume),
+/// and ECS mounts a task volume there.
+#[test]
+fn writable_dirs_are_writable_for_the_app_user_and_nothing_else_is() {
+    use common::init_preset_with;
+    let cases = [
+        (
+            "node-dashboard",
+            vec![],
+            vec![".next/cache"],
+            "1000",
+            "node:node",
+        ),
+        (
+            "fastapi-three-tier",
+            vec![r#"service.writable_dirs=["var/cache", "uploads"]"#],
+            vec!["var/cache", "uploads"],
+            "10001",
+            "10001:10001",
+        ),
+    ];
+    for (preset, sets, dirs, uid, owner) in cases {
+        let run = init_preset_with(preset, &sets);
+        let cfg = compose_config(&run, "compose.prod.yaml");
+        let services: Vec<&str> = if profile_of(preset).worker.enabled {
+            vec!["app", "worker"]
+        } else {
+            vec!["app"]
+        };
+        for service in services {
+            let svc = &cfg["services"][service];
+            assert_eq!(svc["read_only"], true, "{preset} {service}");
+            let tmpfs = str_list(&svc["tmpfs"]);
+            for d in &dirs {
+                let want = format!("/app/{d}:uid={uid},gid={uid},mode=0700,size=256m");
+                assert!(
+                    tmpfs.contains(&want),
+                    "{preset} {service}: no {want} in {tmpfs:?}"
+                );
+            }
+            assert_eq!(tmpfs.len(), dirs.len() + 1, "{preset} {service}: {tmpfs:?}");
+        }
+        let runtime = stages(&run.read("Dockerfile"))["runtime"].clone();
+        let list = dirs.join(" ");
+        assert!(
+            runtime.contains(&format!(
+                "RUN mkdir -p {list} \\\n && chown {owner} {list}\n"
+            )),
+            "{preset}: the image does not create {list} for {owner}:\n{runtime}"
+        );
+        let chown_at = runtime.find("chown").unwrap();
+        assert!(
+            chown_at < runtime.find("\nUSER ").unwrap(),
+            "{preset}: chown after USER"
+        );
+        let ecs = run.read("infra/terraform/ecs.tf");
+        for (i, d) in dirs.iter().enumerate() {
+            assert!(ecs.contains(&format!(
+                "{{ sourceVolume = \"writable-{}\", containerPath = \"/app/{d}\", readOnly = false }}",
+                i + 1
+            )));
+            assert!(ecs.contains(&format!("    name = \"writable-{}\"", i + 1)));
+        }
+    }
+
+    // Without writable_dirs only /tmp is writable, and the image is as before.
+    let run = init_preset("twilio-voice");
+    let cfg = compose_config(&run, "compose.prod.yaml");
+    assert_eq!(str_list(&cfg["services"]["app"]["tmpfs"]).len(), 1);
+    assert!(!run.read("Dockerfile").contains("chown"));
+    assert!(!run.read("infra/terraform/ecs.tf").contains("writable-"));
+
+    // A path out of /app is refused before anything is written.
+    let bad_run = common::Run::new().args([
+        "init",
+        "--preset",
+        "node-dashboard",
+        "--set",
+        &format!("domain={DOMAIN}"),
+        "--set",
+        r#"service.writable_dirs=["../etc"]"#,
+    ]);
+    let bad = bad_run.run();
+    assert_eq!(bad.code, 2);
+    assert!(
+        bad.stderr.contains("service.writable_dirs[0] = \"../etc\""),
+        "{}",
+        bad.stderr
+    );
+    assert!(std::fs::read_dir(bad_run.path()).unwrap().next().is_none());
+}
