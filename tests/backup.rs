@@ -671,6 +671,33 @@ fn redis_cli(port: u16, password: Option<&str>, args: &[&str]) -> String {
 }
 
 /// redis-server on 127.0.0.1 with `extra` settings; killed by pid on drop.
+/// A redis-server in `work/<data>` with the secrets and ACL exactly as the
+/// generated init-secrets.sh makes them (in `work/secrets`); its port and
+/// the default user's password.
+fn redis_with_generated_acl(
+    root: &Path,
+    work: &Path,
+    data: &str,
+    extra: &[&str],
+) -> (Server, u16, String) {
+    let secrets = work.join("secrets");
+    run_ok(
+        Command::new("bash")
+            .arg(root.join("scripts/init-secrets.sh"))
+            .arg(&secrets),
+    );
+    let password = std::fs::read_to_string(secrets.join("redis_password")).unwrap();
+    let dir = work.join(data);
+    std::fs::create_dir(&dir).unwrap();
+    let mut args = vec![
+        "--aclfile".to_string(),
+        secrets.join("redis_users.acl").display().to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let (server, port) = start_redis(&dir, &args, Some(&password));
+    (server, port, password)
+}
+
 fn start_redis(dir: &Path, extra: &[String], password: Option<&str>) -> (Server, u16) {
     let port = free_port();
     let mut cmd = Command::new(require_tool("redis-server"));
@@ -724,27 +751,11 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
         assert_default_checker_is_the_image(root, &image, &preset);
         let work = tempfile::tempdir().unwrap();
         let (check_rdb, check_log) = logged_check_rdb(work.path());
-        // The secrets and ACL exactly as the generated init-secrets.sh makes them.
-        let secrets = work.path().join("secrets");
-        run_ok(
-            Command::new("bash")
-                .arg(root.join("scripts/init-secrets.sh"))
-                .arg(&secrets),
-        );
-        let password = std::fs::read_to_string(secrets.join("redis_password")).unwrap();
-        let data = work.path().join("data");
-        std::fs::create_dir(&data).unwrap();
-        let (_live, port) = start_redis(
-            &data,
-            &[
-                "--aclfile".into(),
-                secrets.join("redis_users.acl").display().to_string(),
-                "--appendonly".into(),
-                "yes".into(),
-                "--save".into(),
-                "3600 1".into(),
-            ],
-            Some(&password),
+        let (_live, port, password) = redis_with_generated_acl(
+            root,
+            work.path(),
+            "data",
+            &["--appendonly", "yes", "--save", "3600 1"],
         );
         // The ACL is in force: the default user may not wipe the store.
         let denied = redis_cli(port, Some(&password), &["FLUSHALL"]);
@@ -790,7 +801,10 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
             backup
                 .arg(dest)
                 .env("REDIS_PORT", port.to_string())
-                .env("REDIS_PASSWORD_FILE", secrets.join("redis_password"))
+                .env(
+                    "REDIS_PASSWORD_FILE",
+                    work.path().join("secrets/redis_password"),
+                )
                 .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
                 .env("BACKUP_METRICS_DIR", &metrics);
             backup
@@ -1029,29 +1043,16 @@ fn latest_verifies_every_kind_the_profile_backs_up_and_fails_on_any_gap() {
         .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
         .env("BACKUP_METRICS_DIR", work.path());
     run_ok(&mut backup);
-    let secrets = work.path().join("secrets");
-    run_ok(
-        Command::new("bash")
-            .arg(root.join("scripts/init-secrets.sh"))
-            .arg(&secrets),
-    );
-    let password = std::fs::read_to_string(secrets.join("redis_password")).unwrap();
-    let data = work.path().join("redis");
-    std::fs::create_dir(&data).unwrap();
-    let (_redis, port) = start_redis(
-        &data,
-        &[
-            "--aclfile".into(),
-            secrets.join("redis_users.acl").display().to_string(),
-        ],
-        Some(&password),
-    );
+    let (_redis, port, password) = redis_with_generated_acl(root, work.path(), "redis", &[]);
     redis_cli(port, Some(&password), &["SET", "job:1", "queued"]);
     run_ok(
         script(root, "backup-redis.sh")
             .arg(&dest)
             .env("REDIS_PORT", port.to_string())
-            .env("REDIS_PASSWORD_FILE", secrets.join("redis_password"))
+            .env(
+                "REDIS_PASSWORD_FILE",
+                work.path().join("secrets/redis_password"),
+            )
             .env("REDIS_CHECK_RDB", &check_rdb)
             .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
             .env("BACKUP_METRICS_DIR", work.path()),

@@ -18,8 +18,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{init_preset, init_preset_with, presets, require_tool, Run, DOMAIN};
-use serde_json::Value;
+use common::{init_preset, init_preset_with, presets, require_tool, run_json, Run, DOMAIN};
 use shipready::preset::Preset;
 use shipready::profile::{Layer, Profile};
 
@@ -195,18 +194,6 @@ async def main():
 
 asyncio.run(main())
 "#;
-
-fn run_json(cmd: &mut Command) -> Value {
-    let out = cmd.output().expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
-}
 
 fn must_pass(cmd: &mut Command) -> String {
     let out = cmd.output().expect("runs");

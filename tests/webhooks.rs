@@ -14,22 +14,10 @@
 
 mod common;
 
-use common::{init_preset, init_preset_with, presets, require_tool};
+use common::{init_preset, init_preset_with, presets, require_tool, run_json};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
-
-fn run_json(cmd: &mut Command) -> Value {
-    let out = cmd.output().expect("runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
-}
 
 fn assert_all(results: &Value, expected: &[(&str, Value)], what: &str) {
     for (k, v) in expected {

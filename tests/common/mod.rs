@@ -216,3 +216,17 @@ impl Drop for Server {
         let _ = self.0.wait();
     }
 }
+
+/// Run a command that must succeed and print JSON on its last line (the
+/// generated modules' test drivers do); its output is in the panic message.
+pub fn run_json(cmd: &mut std::process::Command) -> serde_json::Value {
+    let out = cmd.output().expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
+}
