@@ -977,6 +977,7 @@ fn assert_default_checker_is_the_image(root: &Path, image: &str, preset: &str) {
 /// codes (checked against the real CLI): `aws s3 ls` exits 0 with a
 /// listing, 1 with no output when nothing is under the prefix, 255 with a
 /// message on an error; a file `FAIL-KIND` in `root` makes listing KIND fail.
+/// `aws s3 cp` copies either way and logs its arguments to `root/aws.log`.
 fn fake_aws(bin: &Path, root: &Path) {
     write_exec(
         bin,
@@ -1003,9 +1004,15 @@ ls)
   done
   [ "$found" = 1 ] || exit 1 ;;
 cp)
+  echo "aws $*" >> "$root/aws.log"
   shift 2
-  [ "$1" != --only-show-errors ] || shift
-  cp "$root/${{1#s3://}}" "$2" ;;
+  while [ "${{1#--}}" != "$1" ]; do
+    case "$1" in --only-show-errors) shift ;; *) shift 2 ;; esac
+  done
+  case "$2" in
+    s3://*) mkdir -p "$(dirname "$root/${{2#s3://}}")" && cp "$1" "$root/${{2#s3://}}" ;;
+    *) cp "$root/${{1#s3://}}" "$2" ;;
+  esac ;;
 *) exit 252 ;;
 esac
 "#,
@@ -1368,4 +1375,53 @@ fn the_runbook_redis_restore_waits_for_the_aof_rewrite_and_keeps_the_data() {
         None,
     );
     assert_eq!(redis_cli(port, None, &["DBSIZE"]), "300000");
+}
+
+/// Uploads name a KMS key only when BACKUP_KMS_KEY_ID gives one: S3 takes
+/// `--sse aws:kms` without a key id to mean the AWS-managed aws/s3 key, not
+/// the bucket's default (the environment's key), which applies when no
+/// encryption header is sent (the bucket policy allows that, IfExists).
+#[test]
+fn uploads_use_the_buckets_key_unless_told_another() {
+    let preset = "twilio-voice";
+    let profile = profile_of(preset);
+    let run = init_preset(preset);
+    let root = run.path();
+    let keys = age_keys();
+    let work = tempfile::tempdir().unwrap();
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let bucket = work.path().join("s3");
+    std::fs::create_dir(&bucket).unwrap();
+    fake_aws(&bin, &bucket);
+    let pg = Postgres::start();
+    let db = profile.postgres.database.clone();
+    pg.psql("postgres", &format!("CREATE DATABASE {db}"));
+    pg.psql(&db, "CREATE TABLE a (x int); INSERT INTO a VALUES (1);");
+    for key in [None, Some("arn:aws:kms:us-east-1:123456789012:key/k")] {
+        let _ = std::fs::remove_file(bucket.join("aws.log"));
+        let mut backup = script(root, "backup-postgres.sh");
+        pg.env(&mut backup);
+        backup
+            .arg("s3://backups/voice")
+            .env("PATH", path_with(&bin))
+            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
+            .env("BACKUP_METRICS_DIR", work.path());
+        if let Some(k) = key {
+            backup.env("BACKUP_KMS_KEY_ID", k);
+        }
+        run_ok(&mut backup);
+        let log = std::fs::read_to_string(bucket.join("aws.log")).unwrap();
+        let upload = log
+            .lines()
+            .find(|l| l.contains(" s3://backups/voice/postgres/"))
+            .unwrap();
+        match key {
+            None => assert!(!upload.contains("--sse"), "{upload}"),
+            Some(k) => assert!(
+                upload.contains(&format!("--sse aws:kms --sse-kms-key-id {k}")),
+                "{upload}"
+            ),
+        }
+    }
 }
