@@ -359,6 +359,21 @@ fn the_unit_tests_catch_a_broken_rule() {
         &["test", "rules", &format!("{TESTS}/app.test.yml")],
     );
     assert!(!ok, "promtool passed a rule that always fires:\n{out}");
+    // A threshold moved a little either way fails too: the tests pin it
+    // with ratios a point under and over [alerts] error_ratio.
+    for moved in ["> 0.07\n", "> 0.03\n"] {
+        std::fs::write(&path, rules.replacen("> 0.05\n", moved, 1)).unwrap();
+        let (ok, out) = status(
+            run.path(),
+            "promtool",
+            &["test", "rules", &format!("{TESTS}/app.test.yml")],
+        );
+        assert!(
+            !ok,
+            "promtool passed the error-ratio threshold {moved}{out}"
+        );
+        assert!(out.contains("error ratio a point"), "{out}");
+    }
 }
 
 const MONITORING_SERVICES: &[&str] = &[
