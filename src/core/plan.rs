@@ -320,8 +320,13 @@ impl Plan {
         for (file, disk) in tree.files.iter().zip(disks.by_ref()) {
             let base = lock.and_then(|l| l.files.get(&file.path)).cloned();
             let state = classify(&file.contents, disk.as_deref(), base.as_ref());
+            // The base a merge needs; and for a file about to be replaced,
+            // the check that the lock's hash is the kept render's (a hash
+            // edited to match the user's file must not let an edit be lost).
             let base_text = match (state, lock) {
-                (FileState::Conflicting, Some(l)) => l.base(root, &file.path)?,
+                (FileState::Conflicting | FileState::Outdated, Some(l)) => {
+                    l.base(root, &file.path)?
+                }
                 _ => None,
             };
             changes.push(FileChange {
@@ -334,6 +339,10 @@ impl Plan {
             });
         }
         for ((path, base), disk) in orphans.into_iter().zip(disks) {
+            if disk.as_deref().is_some_and(|d| hash(d) == base.sha256) {
+                // About to be removed: the same check as a replacement.
+                lock.map(|l| l.base(root, path)).transpose()?;
+            }
             changes.push(FileChange {
                 path: path.clone(),
                 state: FileState::Orphaned,
