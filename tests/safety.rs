@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use common::{init_args, init_preset};
-use shipready::core::lock::{hash, Lock};
+use shipready::core::lock::Lock;
+use shipready::core::text::hash;
 
 fn sr(dir: &Path, args: &[&str]) -> common::Output {
     let out = Command::new(env!("CARGO_BIN_EXE_shipready"))

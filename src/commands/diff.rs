@@ -14,10 +14,11 @@ use std::io::Write as _;
 use std::path::Path;
 
 use crate::cli::{DiffArgs, Format};
-use crate::core::lock::{normalize_newlines, LOCK_FILE};
+use crate::core::lock::LOCK_FILE;
 use crate::core::plan::{FileChange, FileState, Plan};
 use crate::core::project::{Access, Project};
 use crate::core::render;
+use crate::core::text::normalize_newlines;
 use crate::error::{exit, Error};
 use crate::ui;
 

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 use crate::core::fsio::{self, Staged};
 use crate::core::lock::{
-    base_path, hash, Lock, BASE_DIR, LOCK_FILE, LOCK_SCHEMA, STATE_ATTRIBUTES,
-    STATE_ATTRIBUTES_TEXT,
+    base_path, Lock, BASE_DIR, LOCK_FILE, LOCK_SCHEMA, STATE_ATTRIBUTES, STATE_ATTRIBUTES_TEXT,
 };
 use crate::core::render::RenderedTree;
+use crate::core::text::hash;
 use crate::error::Error;
 use crate::profile::Profile;
 

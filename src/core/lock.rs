@@ -16,12 +16,12 @@
 //! `init` or `update` writes them out as schema 2.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::core::catalog;
 use crate::core::fsio;
+use crate::core::text::hash;
 use crate::error::Error;
 use crate::profile::Profile;
 
@@ -79,21 +79,6 @@ impl LockedFile {
 
     pub fn mode_bits(&self) -> Option<u32> {
         u32::from_str_radix(&self.mode, 8).ok()
-    }
-}
-
-/// Hash of text with CRLF folded to LF, so a checkout with Windows line
-/// endings is not mistaken for an edit.
-pub fn hash(text: &str) -> String {
-    let digest = Sha256::digest(normalize_newlines(text).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn normalize_newlines(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains('\r') {
-        std::borrow::Cow::Owned(text.replace("\r\n", "\n"))
-    } else {
-        std::borrow::Cow::Borrowed(text)
     }
 }
 
@@ -207,16 +192,5 @@ impl Lock {
              # and `shipready update` read them; change answers with\n\
              # `shipready update --set key=value` rather than by hand.\n\n{body}"
         )
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn crlf_does_not_change_the_hash() {
-        assert_eq!(hash("a\r\nb\r\n"), hash("a\nb\n"));
-        assert_ne!(hash("a\nb\n"), hash("a\nc\n"));
     }
 }

@@ -9,9 +9,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use crate::core::fsio;
-use crate::core::lock::{hash, Lock, LockedFile};
+use crate::core::lock::{Lock, LockedFile};
 use crate::core::merge::has_conflict_markers;
 use crate::core::render::{RenderedFile, RenderedTree};
+use crate::core::text::hash;
 use crate::error::Error;
 
 /// The state of one path: what the disk holds against the lock and the render.
