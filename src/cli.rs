@@ -4,15 +4,28 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
-const AFTER_HELP: &str = "\
-Exit codes (every command):
-  0  success; nothing differs
-  1  drift found, audit findings, or conflicts a person must resolve
-  2  usage, input or template error; nothing was written
+/// The exit codes, as `error::exit` defines them; the README's table is
+/// checked against this text by a test.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes (every command):
+  0    success; nothing differs (also: you answered no at init's question)
+  1    drift found, audit findings, or conflicts a person must resolve
+  2    usage, input or template error; nothing was written
+  130  interrupted (Ctrl-C); nothing was written
+"
+    };
+}
 
+pub const EXIT_CODES: &str = exit_codes!();
+
+const AFTER_HELP: &str = concat!(
+    exit_codes!(),
+    "
 Without a terminal (or with CI set) shipready never prompts: a missing answer
 is an error that lists every missing key. Colour is used only on a terminal
-and never when NO_COLOR is set.";
+and never when NO_COLOR is set."
+);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -68,7 +81,7 @@ pub struct AnswerArgs {
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Start from a preset (see `shipready presets`)
-    #[arg(long, short)]
+    #[arg(long, short, value_parser = preset_names())]
     pub preset: Option<String>,
     #[command(flatten)]
     pub answers: AnswerArgs,
@@ -181,4 +194,17 @@ pub struct CompletionsArgs {
     /// Shell, or `man` for the man page
     #[arg(value_enum)]
     pub target: CompletionTarget,
+    /// With `man`: write shipready.1 and one page per subcommand
+    /// (shipready-init.1, ...) into DIR instead of printing the main page
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// The preset names, so shells complete them and a typo gets a suggestion.
+fn preset_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        crate::preset::Preset::all()
+            .into_iter()
+            .map(|p| clap::builder::PossibleValue::new(p.name)),
+    )
 }

@@ -113,3 +113,37 @@ fn an_unknown_shell_is_a_usage_error() {
     let out = Run::new().args(["completions", "powershell-ish"]).run();
     assert_eq!(out.code, 2, "{}", out.stderr);
 }
+
+#[test]
+fn every_man_page_the_main_page_names_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("man1");
+    Run::new()
+        .args(["completions", "man", "--out-dir", out_dir.to_str().unwrap()])
+        .expect(0);
+    let main = std::fs::read_to_string(out_dir.join("shipready.1")).unwrap();
+    let mut named = 0;
+    for sub in SUBCOMMANDS {
+        let reference = format!("shipready\\-{sub}(1)");
+        if main.contains(&reference) {
+            named += 1;
+            assert!(
+                out_dir.join(format!("shipready-{sub}.1")).is_file(),
+                "{reference} has no page"
+            );
+        }
+    }
+    assert_eq!(
+        named,
+        SUBCOMMANDS.len(),
+        "the main page names every subcommand"
+    );
+}
+
+#[test]
+fn bash_completes_preset_names() {
+    let out = Run::new().args(["completions", "bash"]).expect(0);
+    for preset in common::presets() {
+        assert!(out.stdout.contains(&preset), "bash does not offer {preset}");
+    }
+}

@@ -258,7 +258,7 @@ fn every_alert_is_documented_and_has_a_firing_and_a_quiet_test() {
                 );
             }
         }
-        // The alerts STANDARDS.md asks for, by the profile's features.
+        // The alerts every production service needs, by the profile's features.
         let mut want = vec![
             "AppHighErrorRatio",
             "AppHighLatencyP95",

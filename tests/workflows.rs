@@ -1,6 +1,7 @@
 //! The GitHub Actions workflows, for every preset: the real linters pass
-//! (actionlint with shellcheck, yamllint), and the hardening rules of
-//! STANDARDS.md hold, checked on the parsed YAML. Each hardening check is
+//! (actionlint with shellcheck, yamllint), and the hardening rules a
+//! reviewer asks of a workflow hold (pinned actions, least permissions,
+//! no injectable expressions), checked on the parsed YAML. Each hardening check is
 //! also shown to fail on a workflow that breaks its rule.
 
 mod common;

@@ -139,7 +139,7 @@ pub fn monitoring_backups(p: &Profile) -> bool {
 /// Every file shipready can write, grouped by area. Order is output order.
 #[rustfmt::skip]
 pub const CATALOG: &[Entry] = &[
-    // Container and compose (issue: core)
+    // Container and compose
     file("Dockerfile.node.tera", "Dockerfile", node),
     file("Dockerfile.fastapi.tera", "Dockerfile", fastapi),
     script("docker-entrypoint.sh.tera", "docker-entrypoint.sh", always),
@@ -151,7 +151,7 @@ pub const CATALOG: &[Entry] = &[
     file("compose.prod.yaml.tera", "compose.prod.yaml", always),
     file("secrets/.gitignore.tera", "secrets/.gitignore", always),
     script("scripts/init-secrets.sh.tera", "scripts/init-secrets.sh", always),
-    // Edge and cache (issue: edge)
+    // Edge and cache
     file("deploy/nginx/nginx.conf.tera", "deploy/nginx/nginx.conf", always),
     file("deploy/nginx/conf.d/site.conf.tera", "deploy/nginx/conf.d/site.conf", always),
     file("deploy/nginx/snippets/security-headers.conf.tera", "deploy/nginx/snippets/security-headers.conf", always),
@@ -168,7 +168,7 @@ pub const CATALOG: &[Entry] = &[
     file("app/webhooks/ringcentral_webhook.py.tera", "app/webhooks/ringcentral_webhook.py", ringcentral_fastapi),
     file("src/metrics.cjs.tera", "src/metrics.cjs", node),
     file("app/metrics.py.tera", "app/metrics.py", fastapi),
-    // AWS (issue: terraform)
+    // AWS
     file("infra/terraform/README.md.tera", "infra/terraform/README.md", always),
     file("infra/terraform/versions.tf.tera", "infra/terraform/versions.tf", always),
     file("infra/terraform/providers.tf.tera", "infra/terraform/providers.tf", always),
@@ -187,7 +187,7 @@ pub const CATALOG: &[Entry] = &[
     file("infra/terraform/outputs.tf.tera", "infra/terraform/outputs.tf", always),
     per_env("infra/terraform/environments/{env}.tfvars.tera", "infra/terraform/environments/{env}.tfvars", always),
     per_env("infra/terraform/environments/{env}.s3.tfbackend.tera", "infra/terraform/environments/{env}.s3.tfbackend", always),
-    // CI/CD (issue: workflows)
+    // CI/CD
     file(
         ".github/workflows/ci.yml.tera",
         ".github/workflows/ci.yml",
@@ -203,7 +203,7 @@ pub const CATALOG: &[Entry] = &[
         ".github/workflows/terraform.yml",
         always,
     ),
-    // Observability and backups (issue: observability)
+    // Observability and backups
     file("monitoring/cadvisor.overlay.yaml.tera", "monitoring/cadvisor.overlay.yaml", monitoring),
     file(
         "monitoring/prometheus/prometheus.yml.tera",
@@ -318,7 +318,7 @@ pub const CATALOG: &[Entry] = &[
         scheduled_backups,
     ),
     file("docs/RUNBOOK.md.tera", "docs/RUNBOOK.md", always),
-    // Load testing (issue: loadtest)
+    // Load testing
     file(
         "loadtest/locustfile.py.tera",
         "loadtest/locustfile.py",
