@@ -311,18 +311,18 @@ fn edited_file_is_modified_shown_as_a_patch_that_git_applies() {
             out.stdout
         );
         assert!(
-            out.stdout.lines().any(|l| l == format!("-{LOCAL_TAIL}")),
-            "{preset}: the local line is shown:\n{}",
+            out.stdout.lines().any(|l| l == format!("+{LOCAL_TAIL}")),
+            "{preset}: the local line reads + as in git diff:\n{}",
             out.stdout
         );
         assert!(!out.stdout.contains('\x1b'), "no colour without a terminal");
 
-        // The plain output is a patch `git apply` takes, and applying it
-        // brings the disk back to the render.
+        // The plain output is a patch `git apply -R` takes (the advice the
+        // summary gives), and applying it brings the disk back to the render.
         let patch = run.path().join("drift.patch");
         std::fs::write(&patch, &out.stdout).unwrap();
         let st = std::process::Command::new(&git)
-            .args(["apply", "--verbose", "drift.patch"])
+            .args(["apply", "-R", "--verbose", "drift.patch"])
             .current_dir(run.path())
             .output()
             .unwrap();
@@ -350,7 +350,7 @@ fn template_upgrade_of_an_untouched_file_is_outdated_and_update_replaces_it() {
             "{preset}:\n{}",
             out.stdout
         );
-        assert!(out.stdout.lines().any(|l| l == format!("+{UPGRADE_LINE}")));
+        assert!(out.stdout.lines().any(|l| l == format!("-{UPGRADE_LINE}")));
         // Without the overlay nothing changed.
         let (run, _) = sr_expect(run, &["diff"], 0);
 
@@ -488,7 +488,7 @@ fn deleted_file_is_missing_and_update_restores_it() {
         assert_eq!(text_states(&out.stdout), one(&t.path, "missing"));
         assert!(
             out.stdout
-                .contains(&format!("--- /dev/null\n+++ b/{}\n", t.path)),
+                .contains(&format!("--- a/{}\n+++ /dev/null\n", t.path)),
             "{preset}: {}",
             out.stdout
         );
@@ -904,11 +904,11 @@ fn colour_only_on_a_terminal() {
     };
     let coloured = on_tty(false);
     assert!(
-        coloured.contains("\x1b[31m-changed"),
+        coloured.contains("\x1b[32m+changed"),
         "no colour on a terminal:\n{coloured}"
     );
     let plain = on_tty(true);
     assert!(!plain.contains('\x1b'), "NO_COLOR is honoured:\n{plain}");
-    assert!(plain.contains("-changed"));
+    assert!(plain.contains("+changed"));
     let _: &Path = run.path();
 }

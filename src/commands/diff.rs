@@ -1,11 +1,12 @@
 //! `shipready diff`: drift between the disk and a fresh render.
 //!
 //! The lock's profile is rendered with the current templates and every path
-//! gets exactly one state (see `FileState::label`). The patch goes from the disk
-//! (`a/`) to what shipready would write (`b/`), like `kubectl diff`, so the
-//! plain output can be fed to `git apply`; new and missing files come from
-//! `/dev/null`, orphaned ones go to it. Line endings are compared with CRLF
-//! folded to LF, so a Windows checkout is not drift.
+//! gets exactly one state (see `FileState::label`). The patch reads like
+//! `git diff` of a working tree: from what shipready would write (`a/`) to
+//! the disk (`b/`), so the team's own lines are `+`; a rendered file missing
+//! from disk is "deleted", an orphan on disk "new". `git apply -R` of the
+//! plain output brings the disk to the render. Line endings are compared
+//! with CRLF folded to LF, so a Windows checkout is not drift.
 
 use serde::Serialize;
 use similar::{ChangeTag, TextDiff};
@@ -32,9 +33,9 @@ pub struct FileDrift {
     pub file_state: FileState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
-    /// Lines the patch adds (what shipready would write that the disk lacks).
+    /// Lines the disk has that shipready would not write (`+` in the patch).
     pub added: usize,
-    /// Lines the patch removes (what the disk has that shipready would not write).
+    /// Lines shipready would write that the disk lacks (`-` in the patch).
     pub removed: usize,
     /// The plain `git apply`-able patch for this path (empty when unchanged).
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -131,7 +132,9 @@ pub fn file_drift(change: &FileChange, with_patch: bool) -> FileDrift {
     let disk = change.disk.as_deref().map(normalize_newlines);
     let rendered = change.rendered.as_ref().map(|r| r.contents.as_str());
     let mode = change.mode();
-    let (old, new) = (disk.as_deref().unwrap_or(""), rendered.unwrap_or(""));
+    // Like `git diff` of a working tree: from what shipready would write
+    // (a/) to what is on disk (b/), so a line the team added reads `+`.
+    let (old, new) = (rendered.unwrap_or(""), disk.as_deref().unwrap_or(""));
     let diff = TextDiff::from_lines(old, new);
     for ch in diff.iter_all_changes() {
         match ch.tag() {
@@ -146,7 +149,7 @@ pub fn file_drift(change: &FileChange, with_patch: bool) -> FileDrift {
     let a = format!("a/{}", change.path);
     let b = format!("b/{}", change.path);
     let mut patch = format!("diff --git {a} {b}\n");
-    let (from, to) = match (disk.is_some(), rendered.is_some()) {
+    let (from, to) = match (rendered.is_some(), disk.is_some()) {
         (false, true) => {
             patch.push_str(&format!("new file mode 100{mode:o}\n"));
             ("/dev/null", b.as_str())
@@ -238,8 +241,9 @@ fn summary(report: &Report) -> String {
         parts.join(", ")
     );
     s.push_str(&ui::hint(
-        "Lines with - are on disk, lines with + are what shipready would write. \
-         `shipready update` brings template changes in and keeps local edits.",
+        "As in `git diff`: + lines are on disk only (your edits), - lines are what shipready \
+         would write instead. `shipready update` brings template changes in and keeps your \
+         edits; `shipready diff | git apply -R` takes shipready's side everywhere.",
     ));
     s.push('\n');
     s
