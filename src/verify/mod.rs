@@ -118,22 +118,21 @@ pub fn check_with(
     let results: Vec<Mutex<Option<Finding>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
-                let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) else {
-                    break;
-                };
-                let (v, target) = &jobs[i];
-                let result = match v.tools.iter().find(|t| which(t).is_none()) {
-                    Some(missing) => Err(format!("{missing} not found on PATH")),
-                    None => Ok((v.run)(root, target)),
-                };
-                let finding = Finding {
-                    validator: v.name,
-                    target: target.clone(),
-                    result,
-                };
-                done(&finding);
-                *results[i].lock().expect("no panics while holding the lock") = Some(finding);
+            s.spawn(|| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let (v, target) = &jobs[i];
+                    let result = match v.tools.iter().find(|t| which(t).is_none()) {
+                        Some(missing) => Err(format!("{missing} not found on PATH")),
+                        None => Ok((v.run)(root, target)),
+                    };
+                    let finding = Finding {
+                        validator: v.name,
+                        target: target.clone(),
+                        result,
+                    };
+                    done(&finding);
+                    *results[i].lock().expect("no panics while holding the lock") = Some(finding);
+                }
             });
         }
     });
