@@ -24,6 +24,11 @@ const MUST_PASS: &[(&str, &str)] = &[
     ("yamllint", "compose.prod.yaml"),
     ("shellcheck", "docker-entrypoint.sh"),
     ("shellcheck", "scripts/init-secrets.sh"),
+    ("py_compile", "loadtest/locustfile.py"),
+    ("py_compile", "loadtest/shapes.py"),
+    ("yamllint", ".github/workflows/loadtest.yml"),
+    ("actionlint", ".github/workflows/loadtest.yml"),
+    ("zizmor", ".github/workflows/loadtest.yml"),
 ];
 
 /// How many checks verify should run on a generated tree: every target of

@@ -88,6 +88,18 @@ pub fn check(root: &Path, paths: &[&str]) -> Vec<Finding> {
     check_with(root, paths, &|_| {}, &|_| {})
 }
 
+/// [`check`] with only the validators `names` (each must be in the table),
+/// for callers that want one validator's verdict without running the rest.
+pub fn check_only(root: &Path, paths: &[&str], names: &[&str]) -> Vec<Finding> {
+    for name in names {
+        assert!(
+            VALIDATORS.iter().any(|v| v.name == *name),
+            "no validator named {name:?}"
+        );
+    }
+    run_jobs(root, paths, &|v| names.contains(&v.name), &|_| {}, &|_| {})
+}
+
 /// [`check`], telling `started` how many checks there are, then `done` as
 /// each one finishes (from a worker thread). Independent checks run
 /// concurrently, one per core; the result is in table order.
@@ -97,8 +109,19 @@ pub fn check_with(
     started: &dyn Fn(usize),
     done: &(dyn Fn(&Finding) + Sync),
 ) -> Vec<Finding> {
+    run_jobs(root, paths, &|_| true, started, done)
+}
+
+fn run_jobs(
+    root: &Path,
+    paths: &[&str],
+    wanted: &dyn Fn(&Validator) -> bool,
+    started: &dyn Fn(usize),
+    done: &(dyn Fn(&Finding) + Sync),
+) -> Vec<Finding> {
     let jobs: Vec<(&Validator, String)> = VALIDATORS
         .iter()
+        .filter(|v| wanted(v))
         .flat_map(|v| (v.targets)(paths).into_iter().map(move |t| (v, t)))
         .collect();
     started(jobs.len());

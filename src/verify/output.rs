@@ -29,9 +29,11 @@ const NO_COLOUR_ENV: &[(&str, &str)] = &[
 /// Variables that would force colour back on despite the above.
 const FORCE_COLOUR_ENV: &[&str] = &["FORCE_COLOR", "CLICOLOR_FORCE", "PY_COLORS"];
 
-/// A report longer than this many lines keeps its head and tail.
-const MAX_LINES: usize = 60;
-const HEAD_LINES: usize = 45;
+/// A report longer than this many lines keeps its head and tail. Generous:
+/// linters list every finding, and the one that matters (a CRITICAL among
+/// many MEDIUMs) can be anywhere; only a runaway report is cut.
+const MAX_LINES: usize = 200;
+const HEAD_LINES: usize = 150;
 /// Longer lines (minified JSON, a whole policy on one line) are cut.
 const MAX_LINE_CHARS: usize = 400;
 
@@ -162,14 +164,14 @@ mod tests {
 
     #[test]
     fn long_reports_keep_head_and_tail() {
-        let text: String = (1..=100).map(|n| format!("line {n}\n")).collect();
+        let text: String = (1..=300).map(|n| format!("line {n}\n")).collect();
         let out = report_text(&format!("\n\n{text}\n  \n"));
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), MAX_LINES + 1);
         assert_eq!(lines[0], "line 1");
-        assert_eq!(lines[HEAD_LINES - 1], "line 45");
-        assert!(lines[HEAD_LINES].contains("40 more lines"), "{out}");
-        assert_eq!(*lines.last().unwrap(), "line 100");
+        assert_eq!(lines[HEAD_LINES - 1], "line 150");
+        assert!(lines[HEAD_LINES].contains("100 more lines"), "{out}");
+        assert_eq!(*lines.last().unwrap(), "line 300");
         assert_eq!(report_text("short\n"), "short");
         assert_eq!(report_text(" \n\n"), "");
         assert_eq!(report_text("10%\r50%\rdone  \n"), "done");

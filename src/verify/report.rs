@@ -11,6 +11,9 @@ use crate::error::{exit, Error};
 use crate::lock::Lock;
 use crate::ui;
 
+/// Files gone from disk named in the report; the rest are only counted.
+const MISSING_NAMED: usize = 5;
+
 pub fn run(args: &VerifyArgs) -> Result<i32, Error> {
     let lock = Lock::read(&args.dir)?.ok_or_else(|| Error::NoLock(args.dir.clone()))?;
     let (paths, missing): (Vec<&str>, Vec<&str>) = lock
@@ -81,12 +84,18 @@ fn report(findings: &[Finding], paths: &[&str], missing: &[&str], strict: bool) 
             }
         }
     }
-    for path in missing {
+    if !missing.is_empty() {
+        let named: Vec<&str> = missing.iter().take(MISSING_NAMED).copied().collect();
+        let more = match missing.len() - named.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         let _ = writeln!(
             out,
-            "  {} {:<16} {path} (in shipready.toml, not on disk)",
+            "  {} {} of shipready.toml's files are not on disk (not checked): {}{more}",
             ui::state("gone", 5),
-            "-"
+            missing.len(),
+            named.join(", ")
         );
     }
     let _ = writeln!(
@@ -139,8 +148,12 @@ mod tests {
             "{text}"
         );
         // A missing validator fails only under --strict.
-        let (_, failed) = report(&findings[2..], &["Dockerfile"], &[], false);
-        assert!(!failed);
+        let (text, failed) = report(&findings[2..], &["Dockerfile"], &[], false);
+        assert!(!failed && !text.contains("gone"), "{text}");
+        let many: Vec<String> = (1..=7).map(|n| format!("f{n}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        let (text, _) = report(&[], &[], &many, false);
+        assert!(text.contains("7 of shipready.toml's files are not on disk (not checked): f1, f2, f3, f4, f5 and 2 more"), "{text}");
         let (text, failed) = report(&findings[2..], &["Dockerfile"], &[], true);
         assert!(failed && text.contains("FAIL  checkov"), "{text}");
     }
