@@ -138,7 +138,9 @@ mod tests {
         assert!(failed);
         assert!(text.contains("        a\n        b\n"), "{text}");
         assert!(
-            text.contains("compose.yaml (in shipready.toml, not on disk)"),
+            text.contains(
+                "gone  1 of shipready.toml's files are not on disk (not checked): compose.yaml\n"
+            ),
             "{text}"
         );
         assert!(
