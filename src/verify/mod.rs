@@ -3,11 +3,13 @@
 //!
 //! Validators are a table: a name, the tools it needs on PATH, which of the
 //! generated paths it checks, and how. Areas register theirs in their own
-//! submodule. Jobs run in parallel; results print in table order so the
-//! output is stable. A failure shows the validator's own output
-//! ([`output`]); the report and its progress are in `report`. A validator whose tool is missing is reported as
-//! skipped, and fails the run under `--strict` (the test suite and CI use
-//! `--strict`, so a missing validator can never pass silently).
+//! submodule; `sandbox` holds the temp-dir servers that the nginx and Redis
+//! checks (and the test suite) start. Jobs run in parallel, slow ones first;
+//! results print in table order so the output is stable. A failure shows the
+//! validator's exit status and its own output (`output`); `report` prints
+//! them with progress on a terminal. A validator whose tool is missing is
+//! reported as skipped, and fails the run under `--strict` (the test suite
+//! and CI use `--strict`, so a missing validator can never pass silently).
 
 mod container;
 pub mod edge;
