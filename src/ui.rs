@@ -85,3 +85,34 @@ pub fn error_prefix() -> String {
         .apply_to("error:")
         .to_string()
 }
+
+/// A progress bar on stderr, drawn only when both stdout and stderr are
+/// terminals (never into a pipe or a log); hidden otherwise. Set its length
+/// once the amount of work is known.
+pub fn progress_bar(verb: &str) -> indicatif::ProgressBar {
+    if !(stdout_is_terminal() && std::io::stderr().is_terminal()) {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let template = format!("{{spinner}} {verb} {{pos}}/{{len}} {{wide_msg}}");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+    bar
+}
+
+/// Write `text` to stdout. A reader that has gone away (`| head -1`) is not
+/// an error: the rest is dropped quietly.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

@@ -513,7 +513,6 @@ fn stages(dockerfile: &str) -> BTreeMap<String, String> {
 
 #[test]
 fn prisma_images_get_openssl_a_generated_client_and_keep_the_migration_cli() {
-    let hadolint = require_tool("hadolint");
     let node = require_tool("node");
     let node_script = Regex::new(r"node -e '([^']*)'").unwrap();
     let mut prisma_presets = 0;
@@ -601,16 +600,7 @@ fn prisma_images_get_openssl_a_generated_client_and_keep_the_migration_cli() {
             let want: Value = serde_json::from_str(after).unwrap();
             assert_eq!(got, want, "{preset}: from {before}");
         }
-        let out = Command::new(&hadolint)
-            .current_dir(run.path())
-            .args(["--failure-threshold", "warning", "Dockerfile"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{preset}: hadolint\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        // hadolint passes this Dockerfile in tests/validators.rs (verify --strict).
     }
     assert!(
         prisma_presets >= 2,

@@ -1,8 +1,8 @@
 //! Validators for the container and compose files.
 
 use std::path::Path;
-use std::process::Command;
 
+use super::output::command;
 use super::{files_where, run_command, Outcome, Validator};
 
 pub const HADOLINT: Validator = Validator {
@@ -13,7 +13,7 @@ pub const HADOLINT: Validator = Validator {
         // The generated .hadolint.yaml turns on DL3057 (HEALTHCHECK) and
         // sets the threshold; pass it explicitly so the result does not
         // depend on the working directory.
-        let mut cmd = Command::new("hadolint");
+        let mut cmd = command("hadolint");
         cmd.current_dir(root)
             .args(["--failure-threshold", "warning"]);
         if root.join(".hadolint.yaml").exists() {
@@ -51,11 +51,14 @@ pub const COMPOSE_LINT: Validator = Validator {
         // file as Compose would, and honours a committed .compose-lint.yml
         // (strictly, so a typo in it cannot disable a rule unnoticed). It
         // reads only local files.
-        let mut cmd = Command::new("compose-lint");
-        cmd.current_dir(root)
-            .env_remove("COMPOSE_FILE")
-            .stdin(std::process::Stdio::null())
-            .args(["check", "--fail-on", "high", "--strict-config", "--quiet"]);
+        let mut cmd = command("compose-lint");
+        cmd.current_dir(root).env_remove("COMPOSE_FILE").args([
+            "check",
+            "--fail-on",
+            "high",
+            "--strict-config",
+            "--quiet",
+        ]);
         run_command(cmd.arg(target))
     },
 };
@@ -65,7 +68,7 @@ pub const YAMLLINT: Validator = Validator {
     tools: &["yamllint"],
     targets: |paths| files_where(paths, |p| p.ends_with(".yml") || p.ends_with(".yaml")),
     run: |root, target| {
-        let mut cmd = Command::new("yamllint");
+        let mut cmd = command("yamllint");
         cmd.current_dir(root)
             .args(["--strict", "--format", "parsable"]);
         if root.join(".yamllint.yaml").exists() {
@@ -89,7 +92,7 @@ fn compose_config(root: &Path, target: &str) -> Outcome {
     let Ok(scratch) = tempfile::tempdir() else {
         return Outcome::Fail("could not make a temp dir".into());
     };
-    let mut cmd = Command::new("docker-compose");
+    let mut cmd = command("docker-compose");
     cmd.current_dir(scratch.path()).env_remove("COMPOSE_FILE");
     for file in &files {
         let Ok(text) = std::fs::read_to_string(root.join(file)) else {

@@ -1,7 +1,6 @@
 //! Validators for the generated load test (`loadtest/`).
 
-use std::process::Command;
-
+use super::output::command;
 use super::{files_where, run_command, Outcome, Validator};
 
 /// Every Python file of the load test compiles: `python3 -m py_compile`.
@@ -17,7 +16,7 @@ pub const PY_COMPILE: Validator = Validator {
             return Outcome::Fail("could not make a temp dir".into());
         };
         run_command(
-            Command::new("python3")
+            command("python3")
                 .current_dir(root)
                 .env("PYTHONPYCACHEPREFIX", cache.path())
                 .args(["-m", "py_compile", target]),

@@ -3,25 +3,32 @@
 //!
 //! Validators are a table: a name, the tools it needs on PATH, which of the
 //! generated paths it checks, and how. Areas register theirs in their own
-//! submodule. Jobs run in parallel; results print in table order so the
-//! output is stable. A validator whose tool is missing is reported as
-//! skipped, and fails the run under `--strict` (the test suite and CI use
-//! `--strict`, so a missing validator can never pass silently).
+//! submodule; `sandbox` holds the temp-dir servers that the nginx and Redis
+//! checks (and the test suite) start. Jobs run in parallel, slow ones first;
+//! results print in table order so the output is stable. A failure shows the
+//! validator's exit status and its own output (`output`); `report` prints
+//! them with progress on a terminal. A validator whose tool is missing is
+//! reported as skipped, and fails the run under `--strict` (the test suite
+//! and CI use `--strict`, so a missing validator can never pass silently).
 
 mod container;
 pub mod edge;
 mod loadtest;
 mod monitoring;
+mod nginx;
+pub mod output;
+mod redis;
+mod report;
+pub mod sandbox;
 pub mod terraform;
 mod workflows;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
-use crate::cli::VerifyArgs;
-use crate::core::lock::Lock;
-use crate::error::{exit, Error};
-use crate::ui;
+pub use output::run_command;
+pub use report::run;
 
 /// How one validator is run.
 pub struct Validator {
@@ -48,9 +55,9 @@ pub const VALIDATORS: &[Validator] = &[
     container::COMPOSE,
     container::COMPOSE_LINT,
     container::YAMLLINT,
-    edge::NGINX,
-    edge::GIXY,
-    edge::REDIS,
+    nginx::NGINX,
+    nginx::GIXY,
+    redis::REDIS,
     terraform::FMT,
     terraform::HCL_PARSE,
     terraform::CHECKOV,
@@ -72,90 +79,85 @@ pub struct Finding {
     pub result: Result<Outcome, String>,
 }
 
-pub fn run(args: &VerifyArgs) -> Result<i32, Error> {
-    let lock = Lock::read(&args.dir)?.ok_or_else(|| Error::NoLock(args.dir.clone()))?;
-    let paths: Vec<&str> = lock
-        .files
-        .keys()
-        .map(String::as_str)
-        .filter(|p| args.dir.join(p).exists())
-        .collect();
-    let findings = check(&args.dir, &paths);
-    let (mut pass, mut fail, mut skip) = (0, 0, 0);
-    for f in &findings {
-        match &f.result {
-            Ok(Outcome::Pass) => {
-                pass += 1;
-                println!("  {} {:<16} {}", ui::state("ok", 5), f.validator, f.target);
-            }
-            Ok(Outcome::Fail(out)) => {
-                fail += 1;
-                println!(
-                    "  {} {:<16} {}",
-                    ui::state("FAIL", 5),
-                    f.validator,
-                    f.target
-                );
-                for line in out.trim_end().lines() {
-                    println!("        {line}");
-                }
-            }
-            Err(missing) => {
-                skip += 1;
-                let label = if args.strict { "FAIL" } else { "skip" };
-                println!(
-                    "  {} {:<16} {} ({missing})",
-                    ui::state(label, 5),
-                    f.validator,
-                    f.target
-                );
-            }
-        }
-    }
-    println!("verify: {pass} passed, {fail} failed, {skip} skipped");
-    if skip > 0 {
-        println!(
-            "{}",
-            ui::hint("Skipped checks need their validator on PATH; scripts/install-test-deps.sh in shipready's repository installs them all.")
-        );
-    }
-    Ok(if fail > 0 || (args.strict && skip > 0) {
-        exit::FINDINGS
-    } else {
-        exit::OK
-    })
-}
+/// Validators that take longest, started first so that the last one to
+/// finish is not a slow one begun late (on 2 cores, checkov alone takes
+/// about as long as everything else together).
+const SLOW_FIRST: &[&str] = &["checkov", "redis-server", "hcl-parse", "docker-compose"];
 
 /// Run every validator over `paths` (relative to `root`). A missing tool
 /// gives `Err(message)` for each of that validator's targets.
 pub fn check(root: &Path, paths: &[&str]) -> Vec<Finding> {
+    check_with(root, paths, &|_| {}, &|_| {})
+}
+
+/// [`check`] with only the validators `names` (each must be in the table),
+/// for callers that want one validator's verdict without running the rest.
+pub fn check_only(root: &Path, paths: &[&str], names: &[&str]) -> Vec<Finding> {
+    for name in names {
+        assert!(
+            VALIDATORS.iter().any(|v| v.name == *name),
+            "no validator named {name:?}"
+        );
+    }
+    run_jobs(root, paths, &|v| names.contains(&v.name), &|_| {}, &|_| {})
+}
+
+/// [`check`], telling `started` how many checks there are, then `done` as
+/// each one finishes (from a worker thread). Independent checks run
+/// concurrently, one per core; the result is in table order.
+pub fn check_with(
+    root: &Path,
+    paths: &[&str],
+    started: &dyn Fn(usize),
+    done: &(dyn Fn(&Finding) + Sync),
+) -> Vec<Finding> {
+    run_jobs(root, paths, &|_| true, started, done)
+}
+
+fn run_jobs(
+    root: &Path,
+    paths: &[&str],
+    wanted: &dyn Fn(&Validator) -> bool,
+    started: &dyn Fn(usize),
+    done: &(dyn Fn(&Finding) + Sync),
+) -> Vec<Finding> {
     let jobs: Vec<(&Validator, String)> = VALIDATORS
         .iter()
+        .filter(|v| wanted(v))
         .flat_map(|v| (v.targets)(paths).into_iter().map(move |t| (v, t)))
         .collect();
+    started(jobs.len());
+    let slowness = |v: &Validator| {
+        SLOW_FIRST
+            .iter()
+            .position(|n| *n == v.name)
+            .unwrap_or(SLOW_FIRST.len())
+    };
+    let mut order: Vec<usize> = (0..jobs.len()).collect();
+    order.sort_by_key(|&i| slowness(jobs[i].0));
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .min(jobs.len().max(1));
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<std::sync::Mutex<Option<Finding>>> =
-        jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Finding>>> = jobs.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let Some((v, target)) = jobs.get(i) else {
-                    break;
-                };
-                let result = match v.tools.iter().find(|t| which(t).is_none()) {
-                    Some(missing) => Err(format!("{missing} not found on PATH")),
-                    None => Ok((v.run)(root, target)),
-                };
-                *results[i].lock().expect("no panics while holding the lock") = Some(Finding {
-                    validator: v.name,
-                    target: target.clone(),
-                    result,
-                });
+            s.spawn(|| {
+                while let Some(&i) = order.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let (v, target) = &jobs[i];
+                    let result = match v.tools.iter().find(|t| which(t).is_none()) {
+                        Some(missing) => Err(format!("{missing} not found on PATH")),
+                        None => Ok((v.run)(root, target)),
+                    };
+                    let finding = Finding {
+                        validator: v.name,
+                        target: target.clone(),
+                        result,
+                    };
+                    done(&finding);
+                    *results[i].lock().expect("no panics while holding the lock") = Some(finding);
+                }
             });
         }
     });
@@ -187,22 +189,6 @@ fn is_executable(p: &Path) -> bool {
 #[cfg(not(unix))]
 fn is_executable(p: &Path) -> bool {
     p.is_file()
-}
-
-/// Run a command; pass when it exits 0, else fail with its output.
-pub fn run_command(cmd: &mut Command) -> Outcome {
-    match cmd.output() {
-        Ok(out) if out.status.success() => Outcome::Pass,
-        Ok(out) => {
-            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
-            text.push_str(&String::from_utf8_lossy(&out.stderr));
-            if text.trim().is_empty() {
-                text = format!("exited with {}", out.status);
-            }
-            Outcome::Fail(text)
-        }
-        Err(e) => Outcome::Fail(format!("could not run {:?}: {e}", cmd.get_program())),
-    }
 }
 
 /// Targets: every generated path accepted by `pred`.

@@ -2,8 +2,7 @@
 //! their unit tests and the server config (promtool), the Alertmanager
 //! config (amtool), and every generated shell script (shellcheck).
 
-use std::process::Command;
-
+use super::output::command;
 use super::{files_where, run_command, Validator};
 
 const RULES_DIR: &str = "monitoring/prometheus/rules/";
@@ -25,7 +24,7 @@ pub const PROMTOOL_RULES: Validator = Validator {
     targets: |paths| yaml_under(paths, RULES_DIR),
     run: |root, target| {
         run_command(
-            Command::new("promtool")
+            command("promtool")
                 .current_dir(root)
                 .args(["check", "rules", target]),
         )
@@ -40,7 +39,7 @@ pub const PROMTOOL_TESTS: Validator = Validator {
     targets: |paths| yaml_under(paths, TESTS_DIR),
     run: |root, target| {
         run_command(
-            Command::new("promtool")
+            command("promtool")
                 .current_dir(root)
                 .args(["test", "rules", target]),
         )
@@ -55,7 +54,7 @@ pub const PROMTOOL_CONFIG: Validator = Validator {
     targets: |paths| files_where(paths, |p| p == PROMETHEUS_CONFIG),
     run: |root, target| {
         run_command(
-            Command::new("promtool")
+            command("promtool")
                 .current_dir(root)
                 .args(["check", "config", target]),
         )
@@ -69,7 +68,7 @@ pub const AMTOOL: Validator = Validator {
     targets: |paths| files_where(paths, |p| p == ALERTMANAGER_CONFIG),
     run: |root, target| {
         run_command(
-            Command::new("amtool")
+            command("amtool")
                 .current_dir(root)
                 .args(["check-config", target]),
         )
@@ -82,7 +81,7 @@ pub const SHELLCHECK: Validator = Validator {
     tools: &["shellcheck"],
     targets: |paths| files_where(paths, |p| p.ends_with(".sh")),
     run: |root, target| {
-        run_command(Command::new("shellcheck").current_dir(root).args([
+        run_command(command("shellcheck").current_dir(root).args([
             "--severity=style",
             "--external-sources",
             target,

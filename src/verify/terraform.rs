@@ -6,8 +6,8 @@
 //! reference cross-check in its place (tests/terraform.rs).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
+use super::output::command;
 use super::{dir_if_any, run_command, which, Outcome, Validator};
 
 /// The directory every Terraform validator checks.
@@ -19,7 +19,7 @@ pub const FMT: Validator = Validator {
     targets: |paths| dir_if_any(paths, DIR),
     run: |root, target| {
         run_command(
-            Command::new("terraform")
+            command("terraform")
                 .current_dir(root)
                 // No CLI config or plugin cache is needed to format.
                 .env("TF_CLI_CONFIG_FILE", "/dev/null")
@@ -41,7 +41,7 @@ pub const CHECKOV: Validator = Validator {
     targets: |paths| dir_if_any(paths, DIR),
     run: |root, target| {
         run_command(
-            Command::new("checkov")
+            command("checkov")
                 .current_dir(root)
                 // Never reach the network; fail (not pass) on a parse error.
                 .env("BC_SKIP_MAPPING", "TRUE")
@@ -79,16 +79,21 @@ pub fn hcl2_python() -> Option<PathBuf> {
     })
 }
 
-/// Files the HCL parse covers: every `.tf` and `.tfvars` under `dir`.
+/// Files the HCL parse covers: every `.tf` and `.tfvars` under `dir`
+/// (none when `dir` cannot be read; [`try_hcl_files`] says why).
 pub fn hcl_files(dir: &Path) -> Vec<PathBuf> {
+    try_hcl_files(dir).unwrap_or_default()
+}
+
+/// [`hcl_files`], failing on a directory that cannot be read rather than
+/// passing over the files in it unchecked.
+pub fn try_hcl_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
+        let entries = std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        for e in entries {
+            let p = e.map_err(|e| format!("{}: {e}", d.display()))?.path();
             if p.is_dir() {
                 // Provider downloads after a local `terraform init`.
                 if p.file_name().is_some_and(|n| n != ".terraform") {
@@ -100,7 +105,7 @@ pub fn hcl_files(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out.sort();
-    out
+    Ok(out)
 }
 
 const PARSE_SCRIPT: &str = r#"
@@ -120,12 +125,15 @@ fn hcl_parse(root: &Path, target: &str) -> Outcome {
     let Some(python) = hcl2_python() else {
         return Outcome::Fail("cannot find the Python that runs hcl2tojson".into());
     };
-    let files = hcl_files(&root.join(target));
+    let files = match try_hcl_files(&root.join(target)) {
+        Ok(files) => files,
+        Err(e) => return Outcome::Fail(format!("cannot list the Terraform files: {e}")),
+    };
     if files.is_empty() {
         return Outcome::Fail(format!("no .tf files under {target}"));
     }
     run_command(
-        Command::new(python)
+        command(python)
             .current_dir(root)
             .arg("-c")
             .arg(PARSE_SCRIPT)

@@ -1,7 +1,6 @@
 //! Validators for the GitHub Actions workflows.
 
-use std::process::Command;
-
+use super::output::command;
 use super::{files_where, run_command, which, Validator};
 
 /// actionlint over each workflow, from the generated root (where it finds
@@ -17,7 +16,7 @@ pub const ACTIONLINT: Validator = Validator {
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_default();
         run_command(
-            Command::new("actionlint")
+            command("actionlint")
                 .current_dir(root)
                 // No `shell: python` steps here; an explicit empty path keeps
                 // the result independent of whether pyflakes is installed.
@@ -38,7 +37,7 @@ pub const ZIZMOR: Validator = Validator {
     targets: |paths| files_where(paths, is_workflow),
     run: |root, target| {
         run_command(
-            Command::new("zizmor")
+            command("zizmor")
                 .current_dir(root)
                 .args(ZIZMOR_ARGS)
                 .arg(target),
