@@ -1,6 +1,8 @@
 //! Container images the templates use, pinned to exact tags in one place so
-//! they are bumped together and reviewed as one diff. Tags, not `latest`:
-//! STANDARDS.md asks for exact versions (a digest may be added by the team).
+//! they are bumped together and reviewed as one diff. Exact tags, never
+//! `latest`, so a rebuild pulls what was reviewed (a digest may be added by
+//! the team). The version tables are also what the profile accepts for
+//! `service.runtime_version`, `postgres.version` and `redis.version`.
 //!
 //! Every tag below was last checked on 2026-11-22 against public Dockerfiles,
 //! compose files and mirrors that pull it (no registry is reachable from the

@@ -104,6 +104,7 @@ impl Lock {
                 ),
             });
         }
+        lock.profile.validate_locked(&path)?;
         Ok(Some(lock))
     }
 

@@ -77,8 +77,7 @@ mod tests {
         let presets = Preset::all();
         assert!(presets.len() >= 5, "one preset per reference system");
         for p in presets {
-            let answers =
-                Layer::from_assignments(&["edge.domain=voice.example.com".to_string()]).unwrap();
+            let answers = Layer::default().with("domain", "voice.example.com");
             if let Err(e) = Profile::from_layers(&[p.layer(), answers]) {
                 panic!("preset {}: {e}", p.name);
             }

@@ -1,0 +1,734 @@
+//! Every field of a profile with what it accepts: one row per key, the
+//! patterns as plain functions. Templates interpolate these values into
+//! shell scripts, nginx directives, HCL and YAML without quoting, so each
+//! pattern admits only characters that mean nothing special in any of them
+//! (ASCII only, so no look-alike letters either), and each rule also says
+//! what a value must *mean* (a static directory inside the app, a branch
+//! git accepts) where the characters alone would let a wrong meaning in.
+
+use toml::Value;
+
+use super::schema::{RedisRole, Runtime, TlsMode, VoiceProvider, WorkerKind};
+use crate::error::FieldError;
+use crate::images;
+
+/// What a field holds; decides the TOML type and how a value is checked.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Bool,
+    /// A whole number in `lo..=hi`.
+    Int {
+        lo: i64,
+        hi: i64,
+    },
+    /// 0 (meaning none) or a whole number in `lo..=hi`.
+    IntOrZero {
+        lo: i64,
+        hi: i64,
+    },
+    /// One of a few whole numbers.
+    IntChoice(&'static [i64]),
+    /// A float strictly between 0 and 1.
+    Fraction,
+    /// A string matching `ok`; `empty_ok`: "" means none / the default.
+    Text {
+        ok: fn(&str) -> bool,
+        empty_ok: bool,
+    },
+    /// One of these words.
+    Choice(&'static [&'static str]),
+    /// A version listed in one of the image tables in `images`.
+    Version(&'static [(&'static str, &'static str)]),
+    /// A list of strings, each matching `ok`.
+    List(fn(&str) -> bool),
+    /// An exec-form command: a list of words (empty: none / the default).
+    Command,
+}
+
+pub struct Field {
+    pub key: &'static str,
+    pub kind: Kind,
+    /// What is accepted, for messages and `presets show`; derived from the
+    /// kind when empty.
+    pub accepts: &'static str,
+}
+
+const fn f(key: &'static str, kind: Kind, accepts: &'static str) -> Field {
+    Field { key, kind, accepts }
+}
+const fn int(key: &'static str, lo: i64, hi: i64) -> Field {
+    f(key, Kind::Int { lo, hi }, "")
+}
+const fn text(key: &'static str, ok: fn(&str) -> bool, accepts: &'static str) -> Field {
+    f(
+        key,
+        Kind::Text {
+            ok,
+            empty_ok: false,
+        },
+        accepts,
+    )
+}
+const fn optional(key: &'static str, ok: fn(&str) -> bool, accepts: &'static str) -> Field {
+    f(key, Kind::Text { ok, empty_ok: true }, accepts)
+}
+const fn path(key: &'static str) -> Field {
+    text(key, is_url_path, PATH_RULE)
+}
+const PORT: Kind = Kind::Int {
+    lo: 1024,
+    hi: 65535,
+};
+const PORT_RULE: &str = "a whole number from 1024 to 65535 (a port; containers run as non-root)";
+
+pub const SLUG_RULE: &str =
+    "2 to 32 lowercase letters, digits and '-', starting with a letter and not ending with '-'";
+const QUEUE_RULE: &str = "1 to 64 letters, digits, '-', '_', '.' or ':'";
+const IDENT_RULE: &str =
+    "a lowercase SQL identifier: letters, digits and '_', starting with a letter, at most 63";
+/// nginx hashes `server_name`s into buckets of `server_names_hash_bucket_size`
+/// bytes, 64 by default (the CPU's cache line); on a 64-bit machine a name
+/// fits when 8 + (its length + 2, rounded up to 8) + 8 <= 64, so at most 46
+/// characters. A longer name makes `nginx -t` fail at start.
+pub const MAX_DOMAIN_LEN: usize = 46;
+const HOST_RULE: &str = "a DNS name such as voice.example.com: dot-separated labels of letters, \
+     digits and '-' (each at most 63), at least two labels, at most 46 characters in all \
+     (nginx's default server_names_hash)";
+const ORIGIN_RULE: &str =
+    "an origin such as https://app.example.com (https, a host name, optional port; never '*')";
+const PATH_RULE: &str = "a URL path starting with '/', made of letters, digits and - . _ ~ / \
+     (no spaces, quotes, ';', '$', '//' or '..')";
+const DIR_RULE: &str = "a directory inside the app, relative to it (e.g. dist or .next/cache): \
+     letters, digits, '.', '_', '-' and '/'; never '.', '..', '.git', 'secrets', an absolute path \
+     or a parent";
+const COMMAND_RULE: &str = "a command as a list of words, e.g. [\"node\", \"dist/server.js\"]: \
+     each word letters, digits and - . _ / : = @ + , * (no spaces, quotes, ';', '$', '&', '|' or \
+     '`'), the first word not starting with '-', no '..' path parts";
+const IMAGE_RULE: &str =
+    "an image reference pinned to a tag or digest, e.g. ghcr.io/acme/inference:1.4.2 (not :latest)";
+const BRANCH_RULE: &str = "a branch name git accepts: letters, digits, '.', '_', '-' and '/'; \
+     no part starting with '.' or ending with '.lock', no '..' or '//', not starting with '-' \
+     or '/', not ending with '/' or '.'";
+const REPO_RULE: &str = "owner/name of a GitHub repository, e.g. acme/voice-agent: the owner \
+     letters, digits and '-' (at most 39), the name letters, digits, '.', '_' and '-' (at most \
+     100, not '.' or '..')";
+const CSP_RULE: &str = "CSP directives made of letters, digits, spaces and - : ; / . * ' + = _ \
+     (no double quotes, '$', '\\' or newlines)";
+
+/// Every key a profile has, in the order `presets show` lists them. A unit
+/// test holds this list and the schema's keys together.
+pub const FIELDS: &[Field] = &[
+    text("service.name", is_slug, SLUG_RULE),
+    f("service.runtime", Kind::Choice(Runtime::WORDS), ""),
+    optional(
+        "service.runtime_version",
+        is_version_word,
+        "a supported version: Node.js 20, 22 or 24; Python 3.11, 3.12 or 3.13",
+    ),
+    f("service.port", PORT, PORT_RULE),
+    f("service.start_command", Kind::Command, COMMAND_RULE),
+    path("service.health_path"),
+    path("service.ready_path"),
+    path("service.api_prefix"),
+    path("service.auth_path"),
+    path("service.metrics_path"),
+    optional("service.static_dir", is_app_dir, DIR_RULE),
+    f("service.writable_dirs", Kind::List(is_app_dir), DIR_RULE),
+    f("worker.enabled", Kind::Bool, ""),
+    f("worker.kind", Kind::Choice(WorkerKind::WORDS), ""),
+    f("worker.command", Kind::Command, COMMAND_RULE),
+    f("worker.queues", Kind::List(is_queue_name), QUEUE_RULE),
+    f(
+        "worker.metrics_port",
+        Kind::IntOrZero {
+            lo: 1024,
+            hi: 65535,
+        },
+        "",
+    ),
+    text("sidecars[].name", is_slug, SLUG_RULE),
+    text("sidecars[].image", is_pinned_image, IMAGE_RULE),
+    f("sidecars[].port", PORT, PORT_RULE),
+    path("sidecars[].health_path"),
+    int("sidecars[].memory_mb", 64, 65536),
+    f("postgres.enabled", Kind::Bool, ""),
+    f("postgres.version", Kind::Version(images::POSTGRES), ""),
+    text("postgres.database", is_identifier, IDENT_RULE),
+    text("postgres.user", is_identifier, IDENT_RULE),
+    f("postgres.migrate_command", Kind::Command, COMMAND_RULE),
+    f("redis.enabled", Kind::Bool, ""),
+    f("redis.version", Kind::Version(images::REDIS), ""),
+    f("redis.role", Kind::Choice(RedisRole::WORDS), ""),
+    int("redis.maxmemory_mb", 16, 1_048_576),
+    f("voice.provider", Kind::Choice(VoiceProvider::WORDS), ""),
+    path("voice.webhook_path"),
+    optional("voice.websocket_path", is_url_path, PATH_RULE),
+    text("edge.domain", is_domain, HOST_RULE),
+    optional(
+        "edge.acme_email",
+        is_email,
+        "an e-mail address such as ops@example.com (letters, digits, '.', '_', '+', '-')",
+    ),
+    f("edge.tls", Kind::Choice(TlsMode::WORDS), ""),
+    f("edge.cors_origins", Kind::List(is_origin), ORIGIN_RULE),
+    int("edge.api_rate_per_second", 1, 100_000),
+    int("edge.auth_rate_per_minute", 1, 100_000),
+    int("edge.webhook_rate_per_second", 1, 100_000),
+    int("edge.max_body_mb", 1, 1024),
+    text("edge.content_security_policy", is_csp, CSP_RULE),
+    text(
+        "aws.region",
+        is_region,
+        "an AWS region such as us-east-1 or eu-west-2",
+    ),
+    f("aws.environments", Kind::List(is_slug), SLUG_RULE),
+    f("aws.staging.app_cpu", Kind::IntChoice(FARGATE_CPU), ""),
+    int("aws.staging.app_memory_mb", 512, 30720),
+    int("aws.staging.app_min_tasks", 1, 100),
+    int("aws.staging.app_max_tasks", 1, 100),
+    text("aws.staging.db_instance_class", is_db_class, DB_CLASS_RULE),
+    int("aws.staging.db_allocated_storage_gb", 20, 65536),
+    text(
+        "aws.staging.cache_node_type",
+        is_cache_type,
+        CACHE_TYPE_RULE,
+    ),
+    f("aws.production.app_cpu", Kind::IntChoice(FARGATE_CPU), ""),
+    int("aws.production.app_memory_mb", 512, 30720),
+    int("aws.production.app_min_tasks", 1, 100),
+    int("aws.production.app_max_tasks", 1, 100),
+    text(
+        "aws.production.db_instance_class",
+        is_db_class,
+        DB_CLASS_RULE,
+    ),
+    int("aws.production.db_allocated_storage_gb", 20, 65536),
+    text(
+        "aws.production.cache_node_type",
+        is_cache_type,
+        CACHE_TYPE_RULE,
+    ),
+    text(
+        "aws.vpc_cidr",
+        is_cidr16,
+        "an IPv4 /16 network such as 10.40.0.0/16",
+    ),
+    optional("ci.github_repository", is_github_repo, REPO_RULE),
+    text("ci.main_branch", is_branch, BRANCH_RULE),
+    text("ci.shipready_version", is_semver, "a version such as 0.1.0"),
+    int("backup.interval_hours", 1, 168),
+    int("backup.retention_days", 1, 3650),
+    int("backup.rto_hours", 1, 720),
+    int("backup.rpo_hours", 1, 720),
+    f("alerts.error_ratio", Kind::Fraction, ""),
+    int("alerts.latency_p95_ms", 1, 600_000),
+    int("alerts.latency_p99_ms", 1, 600_000),
+    f("alerts.cpu_ratio", Kind::Fraction, ""),
+    f("alerts.memory_ratio", Kind::Fraction, ""),
+    f("alerts.db_connections_ratio", Kind::Fraction, ""),
+    f("alerts.redis_memory_ratio", Kind::Fraction, ""),
+    int("alerts.cert_expiry_days", 1, 60),
+    int("alerts.queue_backlog", 1, 10_000_000),
+    f("monitoring.enabled", Kind::Bool, ""),
+    optional(
+        "monitoring.runbook_base_url",
+        is_https_url,
+        "an https:// URL of letters, digits and - . _ ~ / # (empty: the runbook in the repository)",
+    ),
+    int("loadtest.users", 1, 100_000),
+    int("loadtest.spawn_rate", 1, 10_000),
+    int("loadtest.soak_minutes", 1, 1440),
+];
+
+const FARGATE_CPU: &[i64] = &[256, 512, 1024, 2048, 4096];
+const DB_CLASS_RULE: &str = "an RDS instance class such as db.t4g.medium";
+const CACHE_TYPE_RULE: &str = "an ElastiCache node type such as cache.t4g.small";
+
+/// The row for `key`; sidecar keys match with or without their index
+/// (`sidecars[2].port` is `sidecars[].port`).
+pub fn field(key: &str) -> Option<&'static Field> {
+    let generic = generic_key(key);
+    FIELDS.iter().find(|f| f.key == generic)
+}
+
+fn generic_key(key: &str) -> String {
+    match key.strip_prefix("sidecars[") {
+        Some(rest) => match rest.split_once(']') {
+            Some((_, tail)) => format!("sidecars[]{tail}"),
+            None => key.to_string(),
+        },
+        None => key.to_string(),
+    }
+}
+
+impl Field {
+    pub fn is_list(&self) -> bool {
+        matches!(self.kind, Kind::List(_) | Kind::Command)
+    }
+    pub fn wants_string(&self) -> bool {
+        matches!(
+            self.kind,
+            Kind::Text { .. } | Kind::Choice(_) | Kind::Version(_)
+        )
+    }
+
+    /// What the field accepts, in words.
+    pub fn accepts(&self) -> String {
+        if !self.accepts.is_empty() {
+            return self.accepts.to_string();
+        }
+        match self.kind {
+            Kind::Bool => "true or false".into(),
+            Kind::Int { lo, hi } => format!("a whole number from {lo} to {hi}"),
+            Kind::IntOrZero { lo, hi } => {
+                format!("0 (none) or a whole number from {lo} to {hi}")
+            }
+            Kind::IntChoice(xs) => format!("one of {}", join_or(xs.iter().map(i64::to_string))),
+            Kind::Fraction => "a fraction between 0 and 1, e.g. 0.8".into(),
+            Kind::Choice(words) => format!("one of {}", join_or(words.iter().map(|w| quoted(w)))),
+            Kind::Version(table) => {
+                format!("one of {}", join_or(table.iter().map(|(v, _)| quoted(v))))
+            }
+            Kind::Text { .. } | Kind::List(_) | Kind::Command => String::new(),
+        }
+    }
+
+    /// Every problem with `value` for this field, `key` naming it (with the
+    /// sidecar's index where there is one).
+    pub fn check(&self, key: &str, value: &Value, out: &mut Vec<FieldError>) {
+        let accepts = self.accepts();
+        let bad = |out: &mut Vec<FieldError>, what: &str| {
+            out.push(FieldError::invalid(key, &shown(value), what));
+        };
+        match (self.kind, value) {
+            (Kind::Bool, Value::Boolean(_)) => {}
+            (Kind::Int { lo, hi }, Value::Integer(n)) => {
+                if !(lo..=hi).contains(n) {
+                    bad(out, &accepts);
+                }
+            }
+            (Kind::IntOrZero { lo, hi }, Value::Integer(n)) => {
+                if *n != 0 && !(lo..=hi).contains(n) {
+                    bad(out, &accepts);
+                }
+            }
+            (Kind::IntChoice(xs), Value::Integer(n)) => {
+                if !xs.contains(n) {
+                    bad(out, &accepts);
+                }
+            }
+            (Kind::Fraction, Value::Float(x)) => {
+                if !(*x > 0.0 && *x < 1.0) {
+                    bad(out, &accepts);
+                }
+            }
+            (Kind::Fraction, Value::Integer(_)) => bad(out, &accepts),
+            (Kind::Text { ok, empty_ok }, Value::String(s)) => {
+                if !((empty_ok && s.is_empty()) || ok(s)) {
+                    bad(out, &accepts);
+                }
+            }
+            (Kind::Choice(words), Value::String(s)) => {
+                if !words.contains(&s.as_str()) {
+                    let hint = super::suggest::closest(s, words.iter().copied())
+                        .map(|w| format!(" (did you mean \"{w}\"?)"))
+                        .unwrap_or_default();
+                    bad(out, &format!("{accepts}{hint}"));
+                }
+            }
+            (Kind::Version(table), Value::String(s)) => {
+                if !table.iter().any(|(v, _)| v == s) {
+                    bad(out, &accepts);
+                }
+            }
+            (Kind::List(ok), Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(s) if ok(s) => {}
+                        _ => out.push(FieldError::invalid(
+                            &format!("{key}[{i}]"),
+                            &shown(item),
+                            &accepts,
+                        )),
+                    }
+                }
+            }
+            (Kind::Command, Value::Array(words)) => {
+                for (i, word) in words.iter().enumerate() {
+                    let ok = match word {
+                        Value::String(s) => is_command_word(s) && !(i == 0 && s.starts_with('-')),
+                        _ => false,
+                    };
+                    if !ok {
+                        out.push(FieldError::invalid(
+                            &format!("{key}[{i}]"),
+                            &shown(word),
+                            &accepts,
+                        ));
+                    }
+                }
+            }
+            // The right meaning in the wrong TOML type.
+            (Kind::List(_) | Kind::Command, Value::String(_)) => bad(
+                out,
+                &format!(
+                    "a list, not a string: write {} = {} ({accepts}; with --set, a \
+                     comma-separated value also works)",
+                    short(key),
+                    list_example(self)
+                ),
+            ),
+            (_, Value::String(_)) => bad(out, &format!("{accepts}, written without quotes")),
+            (kind, _) => {
+                let form = match kind {
+                    Kind::Text { .. } | Kind::Choice(_) | Kind::Version(_) => {
+                        format!("{accepts}, written as a quoted string")
+                    }
+                    Kind::List(_) | Kind::Command => {
+                        format!("a list such as {}: {accepts}", list_example(self))
+                    }
+                    _ => accepts,
+                };
+                bad(out, &form);
+            }
+        }
+    }
+}
+
+fn short(key: &str) -> &str {
+    key.rsplit('.').next().unwrap_or(key)
+}
+
+fn list_example(field: &Field) -> &'static str {
+    match field.key {
+        "edge.cors_origins" => "[\"https://app.example.com\"]",
+        "aws.environments" => "[\"staging\", \"production\"]",
+        "worker.queues" => "[\"calls\", \"transcripts\"]",
+        "service.writable_dirs" => "[\".next/cache\"]",
+        _ => "[\"node\", \"dist/server.js\"]",
+    }
+}
+
+/// A value as a person would type it: strings bare (the message quotes
+/// them), anything else as TOML.
+pub fn shown(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn quoted(w: &str) -> String {
+    format!("\"{w}\"")
+}
+
+fn join_or(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.clone(),
+        None => String::new(),
+    }
+}
+
+pub fn is_slug(x: &str) -> bool {
+    let b = x.as_bytes();
+    (2..=32).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b[b.len() - 1] != b'-'
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !x.contains("--")
+}
+
+fn is_queue_name(x: &str) -> bool {
+    (1..=64).contains(&x.len())
+        && x.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(&c))
+        && !x.starts_with(['-', '.'])
+}
+
+fn is_identifier(x: &str) -> bool {
+    let b = x.as_bytes();
+    (1..=63).contains(&b.len())
+        && b[0].is_ascii_lowercase()
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+fn is_digits(x: &str) -> bool {
+    !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit())
+}
+
+fn is_version_word(x: &str) -> bool {
+    (1..=8).contains(&x.len()) && x.bytes().all(|c| c.is_ascii_digit() || c == b'.')
+}
+
+/// A DNS name (RFC 1035 lengths), with an alphabetic top-level label.
+pub fn is_hostname(x: &str) -> bool {
+    if x.len() > 253 || !x.contains('.') {
+        return false;
+    }
+    x.split('.').all(|label| {
+        let b = label.as_bytes();
+        (1..=63).contains(&b.len())
+            && b[0].is_ascii_alphanumeric()
+            && b[b.len() - 1].is_ascii_alphanumeric()
+            && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    }) && x
+        .rsplit('.')
+        .next()
+        .is_some_and(|tld| tld.bytes().any(|c| c.is_ascii_alphabetic()))
+}
+
+/// The service's own name: a DNS name nginx can hash as a `server_name`.
+fn is_domain(x: &str) -> bool {
+    is_hostname(x) && x.len() <= MAX_DOMAIN_LEN
+}
+
+fn is_email(x: &str) -> bool {
+    let Some((local, host)) = x.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with(['.', '-'])
+        && local
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._+-".contains(&c))
+        && is_hostname(host)
+}
+
+fn is_origin(x: &str) -> bool {
+    if let Some(rest) = x.strip_prefix("http://localhost") {
+        return rest.is_empty()
+            || (rest.starts_with(':') && is_digits(&rest[1..]) && rest.len() <= 6);
+    }
+    let Some(rest) = x.strip_prefix("https://") else {
+        return false;
+    };
+    match rest.split_once(':') {
+        Some((host, port)) => is_hostname(host) && is_digits(port) && port.len() <= 5,
+        None => is_hostname(rest),
+    }
+}
+
+pub fn is_url_path(x: &str) -> bool {
+    x.starts_with('/')
+        && x.len() <= 200
+        && !x.contains("..")
+        && !x.contains("//")
+        && x.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._~/".contains(&c))
+}
+
+/// Path parts that must never be published by nginx or hidden under a
+/// tmpfs: the app itself, its parent, version control and secrets.
+const FORBIDDEN_DIR_PARTS: &[&str] = &[".", "..", ".git", "secrets", ".ssh", ".aws"];
+
+/// A directory inside the app, given relative to it.
+fn is_app_dir(x: &str) -> bool {
+    !x.is_empty()
+        && x.len() <= 200
+        && !x.starts_with('/')
+        && x.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._/".contains(&c))
+        && !x.starts_with('-')
+        && x.trim_end_matches('/').split('/').all(|part| {
+            !part.is_empty() && !FORBIDDEN_DIR_PARTS.contains(&part) && !part.starts_with(".env")
+        })
+}
+
+fn is_command_word(x: &str) -> bool {
+    !x.is_empty()
+        && x.len() <= 200
+        && x.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"-._/:=@+,*".contains(&c))
+        && !x.split(['/', '=', ':', ',']).any(|part| part == "..")
+}
+
+fn is_pinned_image(x: &str) -> bool {
+    let (name, pin) = if let Some((n, d)) = x.split_once('@') {
+        (
+            n,
+            d.strip_prefix("sha256:")
+                .is_some_and(|h| h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit())),
+        )
+    } else if let Some((n, tag)) = x.rsplit_once(':') {
+        (
+            n,
+            tag != "latest"
+                && !tag.contains('/')
+                && tag
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c))
+                && !tag.is_empty(),
+        )
+    } else {
+        (x, false)
+    };
+    pin && !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with(['-', '.', '/'])
+        && !name.split('/').any(|p| p == ".." || p.is_empty())
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"./-_:".contains(&c))
+}
+
+fn is_region(x: &str) -> bool {
+    let parts: Vec<&str> = x.split('-').collect();
+    (3..=4).contains(&parts.len())
+        && parts[0].len() == 2
+        && parts
+            .iter()
+            .take(parts.len() - 1)
+            .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_lowercase()))
+        && is_digits(parts[parts.len() - 1])
+        && parts[parts.len() - 1].len() <= 2
+}
+
+fn is_instance_class(x: &str, prefix: &str) -> bool {
+    x.strip_prefix(prefix).is_some_and(|rest| {
+        let parts: Vec<&str> = rest.split('.').collect();
+        parts.len() == 2
+            && parts.iter().all(|p| {
+                (1..=16).contains(&p.len())
+                    && p.bytes()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            })
+    })
+}
+fn is_db_class(x: &str) -> bool {
+    is_instance_class(x, "db.")
+}
+fn is_cache_type(x: &str) -> bool {
+    is_instance_class(x, "cache.")
+}
+
+fn is_cidr16(x: &str) -> bool {
+    let Some(net) = x.strip_suffix("/16") else {
+        return false;
+    };
+    let octets: Vec<&str> = net.split('.').collect();
+    octets.len() == 4
+        && octets
+            .iter()
+            .all(|o| is_digits(o) && o.len() <= 3 && o.parse::<u16>().is_ok_and(|n| n <= 255))
+        && octets[2] == "0"
+        && octets[3] == "0"
+}
+
+/// GitHub's own rules: owners are letters, digits and single inner '-'
+/// (at most 39); repository names letters, digits, '.', '_', '-'.
+fn is_github_repo(x: &str) -> bool {
+    let Some((owner, name)) = x.split_once('/') else {
+        return false;
+    };
+    let owner_ok = (1..=39).contains(&owner.len())
+        && !owner.starts_with('-')
+        && !owner.ends_with('-')
+        && !owner.contains("--")
+        && owner
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    let name_ok = (1..=100).contains(&name.len())
+        && name != "."
+        && name != ".."
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-".contains(&c));
+    owner_ok && name_ok
+}
+
+/// `git check-ref-format --branch`'s rules, within a conservative character
+/// set (no '@', '~', '^', ':', '?', '*', '[', '\\' or spaces at all).
+pub fn is_branch(x: &str) -> bool {
+    !x.is_empty()
+        && x.len() <= 100
+        && x.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-/".contains(&c))
+        && !x.starts_with(['-', '/'])
+        && !x.ends_with(['/', '.'])
+        && !x.contains("..")
+        && !x.contains("//")
+        && x.split('/')
+            .all(|part| !part.starts_with('.') && !part.ends_with(".lock"))
+}
+
+fn is_semver(x: &str) -> bool {
+    let parts: Vec<&str> = x.split('.').collect();
+    parts.len() == 3 && parts.iter().all(|p| is_digits(p) && p.len() <= 6)
+}
+
+fn is_csp(x: &str) -> bool {
+    !x.trim().is_empty()
+        && x.len() <= 1000
+        && x.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b" -:;/.*'+=_".contains(&c))
+}
+
+fn is_https_url(x: &str) -> bool {
+    x.strip_prefix("https://").is_some_and(|rest| {
+        let host = rest.split('/').next().unwrap_or("");
+        is_hostname(host)
+            && rest.len() <= 500
+            && !rest.contains("..")
+            && rest
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || b"-._~/#".contains(&c))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        assert!(is_hostname("voice.example.com"));
+        assert!(!is_hostname("localhost"));
+        assert!(!is_hostname("-a.com"));
+        assert!(is_domain(&format!("{}.com", "a".repeat(42))));
+        assert!(!is_domain(&format!("{}.com", "a".repeat(43))));
+        assert!(is_pinned_image("ghcr.io/acme/inference:1.4.2"));
+        assert!(!is_pinned_image("ghcr.io/acme/inference:latest"));
+        assert!(!is_pinned_image("ghcr.io/acme/inference"));
+        assert!(is_region("eu-west-2") && is_region("us-gov-west-1"));
+        assert!(is_origin("https://app.example.com") && is_origin("http://localhost:5173"));
+        assert!(!is_origin("http://app.example.com"));
+        assert!(is_cidr16("10.40.0.0/16") && !is_cidr16("10.40.1.0/24"));
+        for ok in ["dist", "frontend/dist", ".next/cache", "public/"] {
+            assert!(is_app_dir(ok), "{ok}");
+        }
+        for bad in [
+            ".",
+            "./",
+            "..",
+            "secrets",
+            ".git",
+            "a/../b",
+            "/app",
+            "x/secrets",
+            ".env",
+        ] {
+            assert!(!is_app_dir(bad), "{bad}");
+        }
+        assert!(is_github_repo("acme/voice-agent") && !is_github_repo("../.."));
+        assert!(is_branch("main") && is_branch("release/1.2") && !is_branch("."));
+        assert!(is_command_word("--port=8000") && !is_command_word("../../etc/x"));
+    }
+
+    #[test]
+    fn every_field_row_is_unique() {
+        let mut keys: Vec<&str> = FIELDS.iter().map(|f| f.key).collect();
+        keys.sort_unstable();
+        let n = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), n);
+        for f in FIELDS {
+            assert!(!f.accepts().is_empty(), "{} says what it accepts", f.key);
+        }
+    }
+}
