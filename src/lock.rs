@@ -84,6 +84,7 @@ impl Lock {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(path, e)),
         };
+        crate::profile::Profile::check_locked(&text, &path)?;
         let lock: Lock = toml::from_str(&text).map_err(|e| Error::Lock {
             path: path.clone(),
             message: format!(
@@ -104,7 +105,6 @@ impl Lock {
                 ),
             });
         }
-        lock.profile.validate_locked(&path)?;
         Ok(Some(lock))
     }
 

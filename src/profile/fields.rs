@@ -375,7 +375,7 @@ impl Field {
                     "a list, not a string: write {} = {} ({accepts}; with --set, a \
                      comma-separated value also works)",
                     short(key),
-                    list_example(self)
+                    list_of(value)
                 ),
             ),
             (_, Value::String(_)) => bad(out, &format!("{accepts}, written without quotes")),
@@ -397,6 +397,20 @@ impl Field {
 
 fn short(key: &str) -> &str {
     key.rsplit('.').next().unwrap_or(key)
+}
+
+/// The string the person wrote, as the list they meant.
+fn list_of(value: &Value) -> String {
+    let items: Vec<Value> = match value {
+        Value::String(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(Value::from)
+            .collect(),
+        _ => Vec::new(),
+    };
+    Value::Array(items).to_string()
 }
 
 fn list_example(field: &Field) -> &'static str {
@@ -653,6 +667,7 @@ pub fn is_branch(x: &str) -> bool {
         && !x.ends_with(['/', '.'])
         && !x.contains("..")
         && !x.contains("//")
+        && x != "HEAD"
         && x.split('/')
             .all(|part| !part.starts_with('.') && !part.ends_with(".lock"))
 }

@@ -134,7 +134,11 @@ fn split_list(key: &str, s: &str) -> Value {
         Some(fields::Kind::Command)
     );
     let items: Vec<Value> = if command {
-        s.split_whitespace().map(Value::from).collect()
+        // Spaces only: a newline or tab in a word is kept, and refused.
+        s.split(' ')
+            .filter(|w| !w.is_empty())
+            .map(Value::from)
+            .collect()
     } else {
         s.split(',')
             .map(str::trim)

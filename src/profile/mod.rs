@@ -13,6 +13,7 @@ mod rules;
 mod schema;
 mod suggest;
 
+use serde::Deserialize;
 use std::path::Path;
 use toml::Value;
 
@@ -21,6 +22,7 @@ use crate::error::{Error, FieldError};
 pub use fields::{
     field, is_branch, is_hostname, is_url_path, Field, Kind, FIELDS, MAX_DOMAIN_LEN, SLUG_RULE,
 };
+pub use layer::lookup as lookup_key;
 pub use layer::{canonical_key, known_key, resolve_key, Layer, KEY_ALIASES, REQUIRED_KEYS};
 use layer::{lookup, merge};
 pub use schema::*;
@@ -93,10 +95,24 @@ impl Profile {
         }
     }
 
-    /// [`Profile::validate`] for the profile read from the lock at `path`:
-    /// the message says to fix the lock, since `--set` cannot run past it.
-    pub fn validate_locked(&self, path: &Path) -> Result<(), Error> {
-        let problems = self.problems();
+    /// The profile in a lock file's text, checked as every other source is
+    /// (unknown keys, types, every rule) before the lock is trusted: a hand
+    /// edit cannot reach the templates. Text that is not a lock at all is
+    /// left to the lock's own parser to report.
+    pub fn check_locked(text: &str, path: &Path) -> Result<(), Error> {
+        let Ok(lock) = text.parse::<toml::Table>() else {
+            return Ok(());
+        };
+        let Some(Value::Table(table)) = lock.get("profile") else {
+            return Ok(());
+        };
+        let mut problems = layer::table_problems(table);
+        if problems.is_empty() {
+            match Profile::deserialize(Value::Table(table.clone())) {
+                Ok(profile) => problems = profile.problems(),
+                Err(_) => return Ok(()),
+            }
+        }
         if problems.is_empty() {
             return Ok(());
         }

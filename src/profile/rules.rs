@@ -195,14 +195,18 @@ impl Profile {
                 if shared && same_location {
                     continue;
                 }
-                out.push(FieldError::invalid(
-                    key,
-                    path,
-                    &format!(
-                        "a path of its own: {other_key} is already {other:?} and the edge \
-                         routes each path to one location"
-                    ),
-                ));
+                for (k, p, o_key, o) in
+                    [(key, path, other_key, other), (other_key, other, key, path)]
+                {
+                    out.push(FieldError::invalid(
+                        k,
+                        p,
+                        &format!(
+                            "a path of its own: {o_key} is already {o:?} and the edge \
+                             routes each path to one location"
+                        ),
+                    ));
+                }
             }
         }
     }
