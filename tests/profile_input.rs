@@ -475,7 +475,7 @@ fn each_kind_of_mistake_names_field_value_and_what_is_accepted() {
     let table: &[(&str, &[&str])] = &[
         (
             "service.port=abc",
-            &["service.port = \"abc\": expected a whole number from 1024 to 65535"],
+            &["service.port = \"abc\": expected a port from 1024 to 65535, as a whole number"],
         ),
         (
             "service.port=70000",

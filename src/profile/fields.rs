@@ -79,7 +79,7 @@ const PORT: Kind = Kind::Int {
     lo: 1024,
     hi: 65535,
 };
-const PORT_RULE: &str = "a whole number from 1024 to 65535 (a port; containers run as non-root)";
+const PORT_RULE: &str = "a port from 1024 to 65535, as a whole number (containers run as non-root)";
 
 pub const SLUG_RULE: &str =
     "2 to 32 lowercase letters, digits and '-', starting with a letter and not ending with '-'";
