@@ -9,6 +9,7 @@
 
 mod fields;
 mod layer;
+mod patterns;
 mod rules;
 mod schema;
 mod suggest;
@@ -19,12 +20,11 @@ use toml::Value;
 
 use crate::error::{Error, FieldError};
 
-pub use fields::{
-    field, is_branch, is_hostname, is_url_path, Field, Kind, FIELDS, MAX_DOMAIN_LEN, SLUG_RULE,
-};
+pub use fields::{field, Field, Kind, FIELDS, SLUG_RULE};
 pub use layer::lookup as lookup_key;
 pub use layer::{canonical_key, known_key, resolve_key, Layer, KEY_ALIASES, REQUIRED_KEYS};
 use layer::{lookup, merge};
+pub use patterns::{is_branch, is_hostname, is_url_path, MAX_DOMAIN_LEN};
 pub use schema::*;
 pub use suggest::closest;
 
