@@ -753,9 +753,10 @@ fn branch_names_follow_git() {
 }
 
 /// The domain limit is nginx's: the longest accepted name starts nginx, one
-/// character more does not.
+/// character more does not. The path rules are too: each refused collision
+/// is a duplicate location to nginx.
 #[test]
-fn the_longest_accepted_domain_passes_nginx_t_and_one_more_fails() {
+fn nginx_agrees_with_the_domain_and_path_rules() {
     use shipready::verify::edge::{nginx_sandbox, NginxPorts};
     require_tool("openssl");
     let nginx = require_tool("nginx");
@@ -790,4 +791,30 @@ fn the_longest_accepted_domain_passes_nginx_t_and_one_more_fails() {
     assert!(!ok && log.contains("server_names_hash"), "{log}");
     let m = message_for(&[&format!("domain={one_more}")]);
     assert_says(&m, &["edge.domain", "at most 46 characters"]);
+
+    // Paths the rules keep apart: rendered anyway (past validation), nginx
+    // refuses the duplicate location; the profile refuses the value first.
+    let locked = Lock::read(run.path()).unwrap().unwrap().profile;
+    for (key, value) in [
+        ("voice.webhook_path", "/"),
+        ("voice.websocket_path", "/"),
+        ("service.auth_path", "/"),
+        ("voice.webhook_path", "/twilio/media"),
+        ("service.metrics_path", "/health"),
+    ] {
+        let mut p = locked.clone();
+        let mut table = toml::Table::try_from(&p).unwrap();
+        set(&mut table, key, value.into());
+        p = table.try_into().unwrap();
+        assert!(p.validate().is_err(), "{key} = {value} is refused");
+        let tree =
+            shipready::render::render(&p, &shipready::templates::Templates::embedded()).unwrap();
+        let conf = &tree.get("deploy/nginx/conf.d/site.conf").unwrap().contents;
+        std::fs::write(&site, conf).unwrap();
+        let (ok, log) = nginx_t(run.path());
+        assert!(
+            !ok && log.contains("duplicate location"),
+            "{key} = {value}: {log}"
+        );
+    }
 }

@@ -41,6 +41,9 @@ pub enum Kind {
     Choice(&'static [&'static str]),
     /// A version listed in one of the image tables in `images`.
     Version(&'static [(&'static str, &'static str)]),
+    /// A Node.js or Python version from the tables in `images` (which one
+    /// the runtime decides; empty: the runtime's default).
+    RuntimeVersion,
     /// A list of strings, each matching `ok`.
     List(fn(&str) -> bool),
     /// An exec-form command: a list of words (empty: none / the default).
@@ -117,11 +120,7 @@ const CSP_RULE: &str = "CSP directives made of letters, digits, spaces and - : ;
 pub const FIELDS: &[Field] = &[
     text("service.name", is_slug, SLUG_RULE),
     f("service.runtime", Kind::Choice(Runtime::WORDS), ""),
-    optional(
-        "service.runtime_version",
-        is_version_word,
-        "a supported version: Node.js 20, 22 or 24; Python 3.11, 3.12 or 3.13",
-    ),
+    f("service.runtime_version", Kind::RuntimeVersion, ""),
     f("service.port", PORT, PORT_RULE),
     f("service.start_command", Kind::Command, COMMAND_RULE),
     path("service.health_path"),
@@ -265,7 +264,7 @@ impl Field {
     pub fn wants_string(&self) -> bool {
         matches!(
             self.kind,
-            Kind::Text { .. } | Kind::Choice(_) | Kind::Version(_)
+            Kind::Text { .. } | Kind::Choice(_) | Kind::Version(_) | Kind::RuntimeVersion
         )
     }
 
@@ -280,12 +279,15 @@ impl Field {
             Kind::IntOrZero { lo, hi } => {
                 format!("0 (none) or a whole number from {lo} to {hi}")
             }
-            Kind::IntChoice(xs) => format!("one of {}", join_or(xs.iter().map(i64::to_string))),
+            Kind::IntChoice(xs) => one_of(xs.iter().map(i64::to_string)),
             Kind::Fraction => "a fraction between 0 and 1, e.g. 0.8".into(),
-            Kind::Choice(words) => format!("one of {}", join_or(words.iter().map(|w| quoted(w)))),
-            Kind::Version(table) => {
-                format!("one of {}", join_or(table.iter().map(|(v, _)| quoted(v))))
-            }
+            Kind::Choice(words) => one_of(words.iter().map(|w| quoted(w))),
+            Kind::Version(table) => one_of(table.iter().map(|(v, _)| quoted(v))),
+            Kind::RuntimeVersion => format!(
+                "a supported version: Node.js {}; Python {}",
+                join_or(images::NODE.iter().map(|(v, _)| v.to_string())),
+                join_or(images::PYTHON.iter().map(|(v, _)| v.to_string())),
+            ),
             Kind::Text { .. } | Kind::List(_) | Kind::Command => String::new(),
         }
     }
@@ -333,6 +335,15 @@ impl Field {
                     bad(out, &format!("{accepts}{hint}"));
                 }
             }
+            (Kind::RuntimeVersion, Value::String(s)) => {
+                let known = images::NODE
+                    .iter()
+                    .chain(images::PYTHON)
+                    .any(|(v, _)| v == s);
+                if !(s.is_empty() || known) {
+                    bad(out, &accepts);
+                }
+            }
             (Kind::Version(table), Value::String(s)) => {
                 if !table.iter().any(|(v, _)| v == s) {
                     bad(out, &accepts);
@@ -378,7 +389,10 @@ impl Field {
             (_, Value::String(_)) => bad(out, &format!("{accepts}, written without quotes")),
             (kind, _) => {
                 let form = match kind {
-                    Kind::Text { .. } | Kind::Choice(_) | Kind::Version(_) => {
+                    Kind::Text { .. }
+                    | Kind::Choice(_)
+                    | Kind::Version(_)
+                    | Kind::RuntimeVersion => {
                         format!("{accepts}, written as a quoted string")
                     }
                     Kind::List(_) | Kind::Command => {
@@ -431,6 +445,18 @@ pub fn shown(value: &Value) -> String {
 
 fn quoted(w: &str) -> String {
     format!("\"{w}\"")
+}
+
+/// "one of a, b or c"; just "a or b" for two.
+fn one_of(items: impl Iterator<Item = String>) -> String {
+    let items: Vec<String> = items.collect();
+    let n = items.len();
+    let list = join_or(items.into_iter());
+    if n > 2 {
+        format!("one of {list}")
+    } else {
+        list
+    }
 }
 
 fn join_or(items: impl Iterator<Item = String>) -> String {

@@ -37,10 +37,6 @@ pub(super) fn is_digits(x: &str) -> bool {
     !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit())
 }
 
-pub(super) fn is_version_word(x: &str) -> bool {
-    (1..=8).contains(&x.len()) && x.bytes().all(|c| c.is_ascii_digit() || c == b'.')
-}
-
 /// A DNS name (RFC 1035 lengths), with an alphabetic top-level label.
 pub fn is_hostname(x: &str) -> bool {
     if x.len() > 253 || !x.contains('.') {
