@@ -634,8 +634,12 @@ fn unknown_keys_presets_and_bad_toml_point_at_the_fix() {
     assert_says(&m, &["edge.domian", "Did you mean edge.domain?"]);
     let m = message_for_values("[service]\nprot = 3000\n");
     assert_says(&m, &["service.prot", "Did you mean service.port?"]);
+    let m = message_for_values("[edge]\nport = 3000\n");
+    assert_says(&m, &["edge.port", "Did you mean service.port?"]);
+    let m = message_for_values("edge = \"x.example.com\"\n");
+    assert_says(&m, &["edge = \"x.example.com\"", "a section: write [edge]"]);
     let m = message_for_values("[servce]\nport = 3000\n");
-    assert_says(&m, &["servce", "unknown key"]);
+    assert_says(&m, &["servce", "unknown key", "Did you mean [service]?"]);
 
     let m = Preset::find("twilio-vocie").unwrap_err().to_string();
     assert_says(

@@ -193,23 +193,30 @@ fn suggest_key(typed: &str) -> Option<String> {
     if let Some(k) = closest(typed, keys()) {
         return Some(canonical_key(k));
     }
+    let last_part = |k: &'static str| k.rsplit('.').next().unwrap_or(k);
     let last = typed.rsplit('.').next().unwrap_or(typed);
-    let section = typed.rsplit_once('.').map(|(s, _)| s);
-    let lasts = keys().filter(|k| section.is_none_or(|s| k.starts_with(&format!("{s}."))));
-    let hit = closest(
-        last,
-        lasts.clone().map(|k| k.rsplit('.').next().unwrap_or(k)),
-    )
-    .or_else(|| {
-        lasts
-            .clone()
-            .find(|k| k.ends_with(&format!(".{last}")))
-            .map(|k| k.rsplit('.').next().unwrap_or(k))
-    })?;
-    lasts
-        .into_iter()
-        .find(|k| k.rsplit('.').next() == Some(hit))
-        .map(canonical_key)
+    let section = typed.rsplit_once('.').map(|(s, _)| format!("{s}."));
+    let in_section: Vec<&'static str> = keys()
+        .filter(|k| section.as_ref().is_none_or(|s| k.starts_with(s.as_str())))
+        .collect();
+    if let Some(hit) = closest(last, in_section.iter().map(|k| last_part(k))) {
+        return in_section
+            .iter()
+            .find(|k| last_part(k) == hit)
+            .map(|k| canonical_key(k));
+    }
+    // A mistyped section: `[servce]`.
+    let sections = FIELDS
+        .iter()
+        .map(|f| f.key.split('.').next().unwrap_or(f.key));
+    if let Some(hit) = closest(typed, sections.map(|s| s.trim_end_matches("[]"))) {
+        return Some(format!("[{hit}]"));
+    }
+    // The right key under the wrong section: `[edge] port`.
+    FIELDS
+        .iter()
+        .find(|f| last_part(f.key) == last)
+        .map(|f| f.key.to_string())
 }
 
 /// Unknown keys and values of the wrong type or out of their rule in the
@@ -232,8 +239,15 @@ fn walk(table: &toml::Table, prefix: &str, out: &mut Vec<FieldError>) {
             sidecars(v, out);
         } else if let Some(field) = fields::field(&key) {
             field.check(&key, v, out);
-        } else if let (Value::Table(t), true) = (v, is_section(&key)) {
-            walk(t, &key, out);
+        } else if is_section(&key) {
+            match v {
+                Value::Table(t) => walk(t, &key, out),
+                _ => out.push(FieldError::invalid(
+                    &key,
+                    &fields::shown(v),
+                    &format!("a section: write [{key}] and its keys on the lines below it"),
+                )),
+            }
         } else {
             out.push(FieldError::parse(&key, &unknown_key_message(&key)));
         }
