@@ -67,6 +67,10 @@ pub fn show(preset: &Preset) -> String {
         let default = default_text(key, &defaults);
         let (value, origin) = match &given {
             Some(v) => (v.to_string(), format!("preset; default: {default}")),
+            None if REQUIRED_KEYS.contains(&key) => (
+                "(no default)".to_string(),
+                format!("required: give it with --set {key}=..."),
+            ),
             None => (default.clone(), "default".to_string()),
         };
         out.push('\n');
