@@ -72,7 +72,7 @@ pub enum Error {
     #[error("{}", profile_message(.0))]
     Profile(Vec<FieldError>),
 
-    #[error("{}", unknown_preset_message(.0))]
+    #[error("unknown preset '{0}'. Run `shipready presets` to list the presets.")]
     UnknownPreset(String),
 
     #[error(
@@ -145,20 +145,6 @@ fn profile_message(errors: &[FieldError]) -> String {
         );
     }
     out
-}
-
-fn unknown_preset_message(name: &str) -> String {
-    let names: Vec<String> = crate::preset::Preset::all()
-        .into_iter()
-        .map(|p| p.name)
-        .collect();
-    let hint = crate::profile::closest(name, names.iter().map(String::as_str))
-        .map(|n| format!(" Did you mean {n}?"))
-        .unwrap_or_default();
-    format!(
-        "unknown preset '{name}'.{hint} The presets are: {}. Run `shipready presets` to see what each is.",
-        names.join(", ")
-    )
 }
 
 fn refused_message(paths: &[PathBuf]) -> String {

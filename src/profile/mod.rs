@@ -171,6 +171,22 @@ impl Profile {
     }
 }
 
+impl crate::images::ImageVersions for Profile {
+    fn runtime(&self) -> (crate::images::RuntimeBase, &str) {
+        let base = match self.service.runtime {
+            Runtime::Node => crate::images::RuntimeBase::Node,
+            Runtime::Fastapi => crate::images::RuntimeBase::Python,
+        };
+        (base, &self.service.runtime_version)
+    }
+    fn postgres_version(&self) -> &str {
+        &self.postgres.version
+    }
+    fn redis_version(&self) -> &str {
+        &self.redis.version
+    }
+}
+
 /// Service names the generated compose files use themselves.
 pub const RESERVED_SERVICE_NAMES: &[&str] = &[
     "app",
