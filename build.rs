@@ -1,12 +1,12 @@
 //! Parses every embedded template once, at build time, so no run pays for
-//! tera's parser (see `src/ast_codec.rs` for why and how). A template that
+//! tera's parser (see `src/core/templates/codec.rs` for why and how). A template that
 //! does not parse fails the build, naming the file and tera's reason.
 
 use std::path::{Path, PathBuf};
 
 #[allow(dead_code)] // build.rs encodes; decoding is for the binary.
-#[path = "src/ast_codec.rs"]
-mod ast_codec;
+#[path = "src/core/templates/codec.rs"]
+mod codec;
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
@@ -36,7 +36,7 @@ fn main() {
     }
 
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let bytes = ast_codec::encode_set(parsed.iter().map(|(n, t)| (n.as_str(), t)));
+    let bytes = codec::encode_set(parsed.iter().map(|(n, t)| (n.as_str(), t)));
     std::fs::write(out.join("templates.ast"), bytes).expect("write OUT_DIR/templates.ast");
 }
 

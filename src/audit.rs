@@ -16,11 +16,11 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::catalog::{Each, CATALOG};
 use crate::cli::{AuditArgs, Format};
+use crate::core::catalog::{Each, CATALOG};
+use crate::core::lock::{Lock, LOCK_FILE};
 use crate::detect;
 use crate::error::{exit, Error};
-use crate::lock::{Lock, LOCK_FILE};
 use crate::profile::{Layer, Profile};
 use crate::ui;
 

@@ -12,6 +12,8 @@ pub mod exit {
     pub const FINDINGS: i32 = 1;
     /// Usage, input or template error; nothing was written.
     pub const ERROR: i32 = 2;
+    /// Interrupted (Ctrl-C); nothing was written. 128 + SIGINT, as shells do.
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// A profile field that is missing or holds a value that is not accepted.
@@ -101,6 +103,13 @@ pub enum Error {
 
     #[error("interrupted; nothing was written")]
     Interrupted,
+
+    #[error(
+        "not enough space in {}: the run needs {} KiB and {} KiB are free. Nothing was written; \
+         free some space and run again.",
+        .dir.display(), .need / 1024, .free / 1024
+    )]
+    NoSpace { dir: PathBuf, need: u64, free: u64 },
 }
 
 impl Error {
@@ -116,6 +125,7 @@ impl Error {
         match self {
             // The disk holds work of the team's that a person must look at.
             Error::WouldOverwrite(_) => exit::FINDINGS,
+            Error::Interrupted => exit::INTERRUPTED,
             _ => exit::ERROR,
         }
     }
@@ -154,7 +164,7 @@ fn refused_message(paths: &[PathBuf]) -> String {
     }
     out.push_str(
         "Nothing was written. Move them aside, or run again with --force to replace them \
-         (use `shipready diff` afterwards to bring your changes back).",
+         (--force keeps your versions under .shipready/backup/ and says how to bring them back).",
     );
     out
 }

@@ -6,9 +6,9 @@
 //! checked as it is typed by the profile's own rules: the partial answers go
 //! through [`Profile::from_layers`] and the field errors for that key are
 //! shown, so the questionnaire can never accept what `--set` would refuse.
-//! It ends with a summary and the list of files about to be written, and
-//! asks to confirm. Ctrl-C at any prompt writes nothing, shows the cursor
-//! again and exits non-zero.
+//! It ends with a summary of the answers and returns them: `init` then
+//! plans once, lists the files and asks to confirm ([`confirm`]). Ctrl-C at
+//! any prompt writes nothing, shows the cursor again and exits 130.
 
 use std::path::Path;
 
@@ -20,12 +20,8 @@ use crate::answers;
 use crate::cli::{AnswerArgs, InitArgs};
 use crate::detect::{self, Detection};
 use crate::error::{Error, FieldError};
-use crate::init::load_templates;
-use crate::lock::Lock;
-use crate::plan::{FileState, Plan};
 use crate::preset::Preset;
 use crate::profile::{Layer, Profile, Runtime, VoiceProvider};
-use crate::render;
 use crate::ui;
 
 /// What the questionnaire decided: a preset to start from (if any) and
@@ -586,30 +582,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
         values: given.values.clone(),
     };
     let profile = answers::resolve(s.preset.as_ref(), &resolved_args)?;
-    let templates = load_templates(args.templates.as_deref())?;
-    let tree = render::render(&profile, &templates)?;
-    let lock = Lock::read(&args.dir)?;
-    let plan = Plan::compute(&args.dir, &tree, lock.as_ref())?;
-    show_summary(&s, &profile, &plan, &args.dir);
-
-    if !args.dry_run {
-        let to_write = plan
-            .changes
-            .iter()
-            .filter(|c| !matches!(c.state, FileState::Unchanged | FileState::Orphaned))
-            .count();
-        let ok = Confirm::with_theme(&s.theme)
-            .with_prompt(format!(
-                "Write {to_write} files and shipready.toml to {}?",
-                args.dir.display()
-            ))
-            .default(true)
-            .interact_on(&s.term)
-            .map_err(|e| prompt_error(&s.term, e))?;
-        if !ok {
-            return Err(Error::Interrupted);
-        }
-    }
+    show_summary(&s, &profile);
     Ok(Answers {
         preset: s.preset.map(|p| p.name),
         sets,
@@ -640,7 +613,28 @@ fn show_detection(s: &Session, dir: &Path, d: &Detection) {
     s.say(&ui::hint("These are defaults: change any answer below."));
 }
 
-fn show_summary(s: &Session, p: &Profile, plan: &Plan, dir: &Path) {
+/// Ask a yes/no question on the terminal (default yes). Ctrl-C is
+/// `Interrupted`, which writes nothing and exits 130.
+pub fn confirm(prompt: &str) -> Result<bool, Error> {
+    let term = Term::stderr();
+    let guard = sigint::catch();
+    let answer = Confirm::with_theme(&ColorfulTheme::default())
+        .with_prompt(prompt)
+        .default(true)
+        .interact_on(&term)
+        .map_err(|e| prompt_error(&term, e));
+    let interrupted = sigint::hit();
+    drop(guard);
+    if interrupted || answer.is_err() {
+        let _ = term.show_cursor();
+    }
+    if interrupted {
+        return Err(Error::Interrupted);
+    }
+    answer
+}
+
+fn show_summary(s: &Session, p: &Profile) {
     s.say("");
     s.say(&ui::heading("Summary"));
     let yes = |b: bool| if b { "yes" } else { "no" };
@@ -719,24 +713,5 @@ fn show_summary(s: &Session, p: &Profile, plan: &Plan, dir: &Path) {
     ];
     for (k, v) in rows.drain(..) {
         s.say(&format!("  {k:<10} {v}"));
-    }
-    s.say("");
-    s.say(&format!("{} in {}:", ui::heading("Files"), dir.display()));
-    for c in &plan.changes {
-        let verb = match c.state {
-            FileState::New | FileState::Missing => "create",
-            FileState::Outdated => "update",
-            FileState::Unchanged => "same",
-            FileState::Modified | FileState::Conflicting | FileState::Untracked => "conflict",
-            FileState::Orphaned => "keep",
-        };
-        s.say(&format!("  {} {}", ui::state(verb, 8), c.path));
-    }
-    s.say(&format!("  {} shipready.toml", ui::state("create", 8)));
-    let conflicts = plan.changes.iter().filter(|c| c.locally_edited()).count();
-    if conflicts > 0 {
-        s.say(&ui::hint(&format!(
-            "{conflicts} existing files differ: init will stop unless you run it with --force."
-        )));
     }
 }

@@ -1,39 +1,29 @@
 //! shipready: production infrastructure for a small team's web service.
 //!
-//! Data flows one way: answers → [`profile::Profile`] → [`render`] →
-//! [`plan::Plan`] → apply (init, update) or report (diff, verify). Each
-//! subcommand is its own module; `main.rs` only maps errors to exit codes.
+//! Data flows one way: answers → [`profile::Profile`] → render → plan →
+//! apply (init, update) or report (diff, verify). The folders say where each
+//! concern lives: `commands/` holds one module per subcommand, `core/` what
+//! they share (templates, catalog, render, plan, lock, merge, apply, fsio),
+//! and `audit/`, `detect/` and `verify/` their own larger worlds. `main.rs`
+//! only maps errors to exit codes.
 
 pub mod answers;
-pub mod apply;
-// Encoding runs in build.rs (which compiles this file too) and in tests.
-#[cfg_attr(not(test), allow(dead_code))]
-mod ast_codec;
 pub mod audit;
-pub mod catalog;
 pub mod cli;
-pub mod completions;
+pub mod commands;
+pub mod core;
 pub mod detect;
-pub mod diff;
 pub mod error;
-pub mod fsio;
 pub mod images;
-pub mod init;
 pub mod interactive;
-pub mod lock;
-pub mod merge;
-pub mod parallel;
-pub mod plan;
 pub mod preset;
 pub mod presets_cmd;
 pub mod profile;
-pub mod render;
-pub mod templates;
 pub mod ui;
-pub mod update;
 pub mod verify;
 
 use cli::{Cli, Command};
+use commands::{completions, diff, init, update};
 use error::Error;
 
 /// Run a parsed command line; the exit code on success.

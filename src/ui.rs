@@ -4,6 +4,8 @@
 use console::{style, Style, Term};
 use std::io::IsTerminal;
 
+use crate::core::plan::Tone;
+
 /// Decide colour once at start-up.
 pub fn init_colour() {
     let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
@@ -27,16 +29,37 @@ pub fn stdout_is_terminal() -> bool {
     Term::stdout().is_term()
 }
 
-/// Styles for plan states; plain text when colour is off.
+/// The colour of a plan outcome; plain text when colour is off.
+pub fn tone_style(tone: Tone) -> Style {
+    match tone {
+        Tone::Added => Style::new().green(),
+        Tone::Changed => Style::new().cyan(),
+        Tone::Kept | Tone::Removed => Style::new().yellow(),
+        Tone::Conflict => Style::new().red().bold(),
+        Tone::Quiet => Style::new().dim(),
+    }
+}
+
+/// `label` padded to `width` in the colour of `tone`.
+pub fn toned(label: &str, tone: Tone, width: usize) -> String {
+    tone_style(tone)
+        .apply_to(format!("{label:<width$}"))
+        .to_string()
+}
+
+/// Styles for check results (verify, audit); plain text when colour is off.
 pub fn state_style(label: &str) -> Style {
     match label {
-        "new" | "created" | "create" => Style::new().green(),
-        "outdated" | "update" | "updated" | "merged" => Style::new().cyan(),
-        "modified" | "untracked" | "orphaned" | "missing" => Style::new().yellow(),
-        "conflicting" | "conflict" | "fail" | "FAIL" => Style::new().red().bold(),
+        "fail" | "FAIL" => Style::new().red().bold(),
         "ok" | "pass" => Style::new().green(),
+        "missing" | "partial" | "skip" => Style::new().yellow(),
         _ => Style::new().dim(),
     }
+}
+
+/// "1 file", "2 files".
+pub fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// `label` padded to `width`, styled by its meaning.

@@ -14,10 +14,10 @@ use common::{init_preset, presets, require_tool, Output, Run};
 use serde_json::Value;
 use shipready::answers::resolve_from_lock;
 use shipready::cli::AnswerArgs;
-use shipready::lock::Lock;
+use shipready::core::lock::Lock;
+use shipready::core::render::{render, RenderedTree};
+use shipready::core::templates::Templates;
 use shipready::profile::Profile;
-use shipready::render::{render, RenderedTree};
-use shipready::templates::Templates;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
@@ -41,6 +41,11 @@ fn sr_expect(run: Run, args: &[&str], code: i32) -> (Run, Output) {
     let run = run.args(args);
     let out = run.expect(code);
     (run, out)
+}
+
+/// The last render the lock keeps for `path`.
+fn base(run: &Run, lock: &Lock, path: &str) -> String {
+    lock.base(run.path(), path).unwrap().expect("a kept base")
 }
 
 fn lock(run: &Run) -> Lock {
@@ -358,7 +363,7 @@ fn template_upgrade_of_an_untouched_file_is_outdated_and_update_replaces_it() {
         assert_eq!(run.read(&t.path), t.new, "{preset}: replaced");
         let l = lock(&run);
         assert_eq!(l.template_version, t.overlay.version);
-        assert_eq!(l.files[&t.path].base, t.new, "{preset}: the lock's base");
+        assert_eq!(base(&run, &l, &t.path), t.new, "{preset}: the lock's base");
         let (run, _) = sr_expect(run, &["diff", "--templates", &ov], 0);
         // The lock now needs the newer templates: the embedded ones are
         // refused with the version named.
@@ -392,7 +397,8 @@ fn template_upgrade_and_a_non_overlapping_local_edit_are_both_kept() {
         );
         let l = lock(&run);
         assert_eq!(
-            l.files[&t.path].base, t.new,
+            base(&run, &l, &t.path),
+            t.new,
             "{preset}: base is the new render"
         );
         // It keeps showing as a local edit, against the new render.
@@ -530,8 +536,8 @@ fn files_the_lock_does_not_know_are_new_or_conflicting_never_ignored() {
             "{preset}: the team's file is kept"
         );
         let l = lock(&run);
-        assert_eq!(l.files[&a.path].base, a.old);
-        assert_eq!(l.files[&b.path].base, b.old);
+        assert_eq!(base(&run, &l, &a.path), a.old);
+        assert_eq!(base(&run, &l, &b.path), b.old);
         let (_run, out) = sr_expect(run, &["diff", "--stat"], 1);
         assert_eq!(text_states(&out.stdout), one(&b.path, "modified"));
     }
@@ -541,38 +547,47 @@ fn files_the_lock_does_not_know_are_new_or_conflicting_never_ignored() {
 fn orphaned_files_are_removed_only_when_untouched() {
     for preset in presets() {
         let run = init_preset(&preset);
-        // As if the templates stopped rendering two files: the lock knows
-        // them, the render does not.
+        // As if the templates stopped rendering three files: the lock knows
+        // them, the render does not. They must be paths the catalog can
+        // produce (a lock naming any other path is refused).
         let mut l = lock(&run);
+        let unrendered: Vec<&str> = shipready::core::catalog::CATALOG
+            .iter()
+            .map(|e| e.dest)
+            .filter(|d| !d.contains("{env}") && !l.files.contains_key(*d))
+            .filter(|d| !run.path().join(d).exists())
+            .take(3)
+            .collect();
+        let [untouched, edited, deleted] = unrendered[..] else {
+            panic!("{preset}: fewer than three catalog paths it does not render")
+        };
         let text = "kept by the lock\nonly\n";
-        l.files.insert(
-            "old/untouched.conf".into(),
-            shipready::lock::LockedFile::new(text, 0o644),
-        );
-        l.files.insert(
-            "old/edited.conf".into(),
-            shipready::lock::LockedFile::new(text, 0o644),
-        );
-        l.files.insert(
-            "old/deleted.conf".into(),
-            shipready::lock::LockedFile::new(text, 0o644),
-        );
+        for p in [untouched, edited, deleted] {
+            l.files.insert(
+                p.into(),
+                shipready::core::lock::LockedFile::new(text, 0o644),
+            );
+        }
         write(&run, "shipready.toml", &l.to_text());
-        std::fs::create_dir_all(run.path().join("old")).unwrap();
-        write(&run, "old/untouched.conf", text);
-        write(&run, "old/edited.conf", &format!("{text}mine\n"));
+        for p in [untouched, edited] {
+            std::fs::create_dir_all(run.path().join(p).parent().unwrap()).unwrap();
+        }
+        write(&run, untouched, text);
+        write(&run, edited, &format!("{text}mine\n"));
 
         let (run, out) = sr_expect(run, &["diff", "--stat"], 1);
         let states = text_states(&out.stdout);
-        for p in ["old/untouched.conf", "old/edited.conf", "old/deleted.conf"] {
+        for p in [untouched, edited, deleted] {
             assert_eq!(states.get(p).map(String::as_str), Some("orphaned"), "{p}");
         }
         let (run, out) = sr_expect(run, &["update"], 0);
-        assert!(!run.path().join("old/untouched.conf").exists());
-        assert_eq!(run.read("old/edited.conf"), format!("{text}mine\n"));
-        assert!(out.stdout.contains("old/edited.conf"), "kept and reported");
+        assert!(!run.path().join(untouched).exists());
+        assert_eq!(run.read(edited), format!("{text}mine\n"));
+        assert!(out.stdout.contains(edited), "kept and reported");
         let l = lock(&run);
-        assert!(l.files.keys().all(|p| !p.starts_with("old/")));
+        assert!([untouched, edited, deleted]
+            .iter()
+            .all(|p| !l.files.contains_key(*p)));
         let (_run, _) = sr_expect(run, &["diff"], 0);
     }
 }

@@ -10,7 +10,7 @@ use std::process::Command;
 use rexpect::process::wait::WaitStatus;
 use rexpect::reader::Options;
 use rexpect::session::{spawn_with_options, PtySession};
-use shipready::lock::Lock;
+use shipready::core::lock::Lock;
 
 const TIMEOUT_MS: u64 = 20_000;
 
@@ -137,10 +137,13 @@ fn accepting_the_detected_defaults_writes_the_detected_profile() {
     // Summary and file list, then the confirmation.
     p.exp_string("Summary").unwrap();
     p.exp_string("voice-agent (node 22, port 3000)").unwrap();
-    p.exp_string("shipready.toml").unwrap();
+    p.exp_string("create   compose.prod.yaml").unwrap();
     answer(&mut p, "Write ", "y");
-    p.exp_eof().unwrap();
+    let rest = p.exp_eof().unwrap();
     assert_eq!(exit_code(&p), 0);
+    // The file list is shown once, before the question, not again after it.
+    assert!(!rest.contains("compose.prod.yaml"), "{rest}");
+    assert!(rest.contains("Wrote "), "{rest}");
 
     let lock = Lock::read(dir.path())
         .unwrap()
@@ -240,7 +243,10 @@ fn ctrl_c_writes_nothing_restores_the_cursor_and_exits_non_zero() {
         p.send_control('c').unwrap();
         let rest = p.exp_eof().unwrap();
         let code = exit_code(&p);
-        assert_ne!(code, 0, "Ctrl-C at {at:?} exited 0");
+        assert_eq!(
+            code, 130,
+            "Ctrl-C at {at:?} exits 130, as shells report SIGINT"
+        );
         assert!(
             rest.contains("\u{1b}[?25h"),
             "Ctrl-C at {at:?} left the cursor hidden: {rest:?}"
@@ -261,8 +267,10 @@ fn declining_the_confirmation_writes_nothing() {
     let mut p = spawn(dir.path(), true, &[]);
     run_through(&mut p, &[("Public domain", "voice.example.com\r")]);
     answer(&mut p, "Write ", "n");
-    p.exp_eof().unwrap();
-    assert_ne!(exit_code(&p), 0);
+    let rest = p.exp_eof().unwrap();
+    // Saying no is an answer, not an error: exit 0, nothing written.
+    assert_eq!(exit_code(&p), 0, "{rest}");
+    assert!(rest.contains("Nothing written."), "{rest}");
     assert_eq!(snapshot(dir.path()), before);
 }
 

@@ -12,8 +12,8 @@ mod common;
 
 use common::profile_values::{meaning_hostile, named, set, shaped, HOSTILE};
 use common::{require_tool, Run, DOMAIN};
+use shipready::core::lock::{Lock, LOCK_FILE};
 use shipready::error::{Error, FieldError};
-use shipready::lock::{Lock, LOCK_FILE};
 use shipready::preset::Preset;
 use shipready::profile::{is_branch, Layer, Profile, FIELDS, MAX_DOMAIN_LEN};
 use std::collections::BTreeMap;
@@ -664,7 +664,8 @@ fn nginx_agrees_with_the_domain_and_path_rules() {
         p = table.try_into().unwrap();
         assert!(p.validate().is_err(), "{key} = {value} is refused");
         let tree =
-            shipready::render::render(&p, &shipready::templates::Templates::embedded()).unwrap();
+            shipready::core::render::render(&p, &shipready::core::templates::Templates::embedded())
+                .unwrap();
         let conf = &tree.get("deploy/nginx/conf.d/site.conf").unwrap().contents;
         std::fs::write(&site, conf).unwrap();
         let (ok, log) = nginx_t(run.path());

@@ -4,10 +4,10 @@
 
 mod common;
 
+use shipready::core::render::render;
+use shipready::core::templates::Templates;
 use shipready::preset::Preset;
 use shipready::profile::{Layer, Profile};
-use shipready::render::render;
-use shipready::templates::Templates;
 
 fn rendered_tree(preset: &Preset) -> String {
     let answers = Layer::from_assignments(&[format!("edge.domain={}", common::DOMAIN)]).unwrap();

@@ -99,10 +99,19 @@ impl Profile {
     /// (unknown keys, types, every rule) before the lock is trusted: a hand
     /// edit cannot reach the templates. Text that is not a lock at all is
     /// left to the lock's own parser to report.
-    pub fn check_locked(text: &str, path: &Path) -> Result<(), Error> {
+    /// A lock of a newer `schema` than `known_schema` is left to the lock's
+    /// own version check, which says to upgrade.
+    pub fn check_locked(text: &str, path: &Path, known_schema: u32) -> Result<(), Error> {
         let Ok(lock) = text.parse::<toml::Table>() else {
             return Ok(());
         };
+        if lock
+            .get("schema")
+            .and_then(Value::as_integer)
+            .is_some_and(|s| s > i64::from(known_schema))
+        {
+            return Ok(());
+        }
         let Some(Value::Table(table)) = lock.get("profile") else {
             return Ok(());
         };

@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::cli::VerifyArgs;
+use crate::core::lock::Lock;
 use crate::error::{exit, Error};
-use crate::lock::Lock;
 use crate::ui;
 
 /// How one validator is run.

@@ -1,7 +1,7 @@
 //! `shipready diff`: drift between the disk and a fresh render.
 //!
 //! The lock's profile is rendered with the current templates and every path
-//! gets exactly one state (see [`DriftState`]). The patch goes from the disk
+//! gets exactly one state (see `FileState::label`). The patch goes from the disk
 //! (`a/`) to what shipready would write (`b/`), like `kubectl diff`, so the
 //! plain output can be fed to `git apply`; new and missing files come from
 //! `/dev/null`, orphaned ones go to it. Line endings are compared with CRLF
@@ -14,175 +14,22 @@ use std::io::Write as _;
 use std::path::Path;
 
 use crate::cli::{DiffArgs, Format};
+use crate::core::lock::LOCK_FILE;
+use crate::core::plan::{FileChange, FileState, Plan};
+use crate::core::project::{Access, Project};
+use crate::core::render;
+use crate::core::text::normalize_newlines;
 use crate::error::{exit, Error};
-use crate::init::load_templates;
-use crate::lock::{normalize_newlines, Lock, LOCK_FILE};
-use crate::merge;
-use crate::plan::{FileChange, FileState, Plan};
-use crate::render;
-use crate::templates::Templates;
 use crate::ui;
-
-/// The state `diff` reports for a path: one per path, always.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DriftState {
-    /// Disk, lock and render agree.
-    Unchanged,
-    /// The template changed; the file is still the last render.
-    Outdated,
-    /// Edited locally; the template did not change.
-    Modified,
-    /// Edited locally and changed by the template, or a file shipready did
-    /// not write standing where it would write one, or conflict markers left
-    /// by `update` that nobody resolved yet.
-    Conflicting,
-    /// Deleted locally; the render still has it.
-    Missing,
-    /// Rendered now, unknown to the lock and absent from disk.
-    New,
-    /// In the lock, no longer rendered.
-    Orphaned,
-}
-
-impl DriftState {
-    pub const ALL: [DriftState; 7] = [
-        DriftState::Unchanged,
-        DriftState::Outdated,
-        DriftState::Modified,
-        DriftState::Conflicting,
-        DriftState::Missing,
-        DriftState::New,
-        DriftState::Orphaned,
-    ];
-
-    pub fn label(self) -> &'static str {
-        match self {
-            DriftState::Unchanged => "unchanged",
-            DriftState::Outdated => "outdated",
-            DriftState::Modified => "modified",
-            DriftState::Conflicting => "conflicting",
-            DriftState::Missing => "missing",
-            DriftState::New => "new",
-            DriftState::Orphaned => "orphaned",
-        }
-    }
-}
-
-/// Why a state was chosen, where the state alone does not say.
-pub fn note(change: &FileChange) -> Option<&'static str> {
-    match change.state {
-        FileState::Untracked => Some("exists, but shipready did not write it"),
-        FileState::Modified | FileState::Conflicting
-            if change
-                .disk
-                .as_deref()
-                .is_some_and(merge::has_conflict_markers) =>
-        {
-            Some("unresolved conflict markers")
-        }
-        FileState::Orphaned => match (&change.disk, &change.base) {
-            (None, _) => Some("already deleted"),
-            (Some(d), Some(b)) if crate::lock::hash(d) != b.sha256 => {
-                Some("edited locally; update keeps it")
-            }
-            _ => Some("update removes it"),
-        },
-        FileState::Missing => Some("deleted locally; update restores it"),
-        _ => None,
-    }
-}
-
-/// Map a plan state to the state `diff` reports.
-pub fn drift_state(change: &FileChange) -> DriftState {
-    match change.state {
-        FileState::Unchanged => DriftState::Unchanged,
-        FileState::New => DriftState::New,
-        FileState::Outdated => DriftState::Outdated,
-        FileState::Modified => {
-            if change
-                .disk
-                .as_deref()
-                .is_some_and(merge::has_conflict_markers)
-            {
-                DriftState::Conflicting
-            } else {
-                DriftState::Modified
-            }
-        }
-        FileState::Conflicting | FileState::Untracked => DriftState::Conflicting,
-        FileState::Missing => DriftState::Missing,
-        FileState::Orphaned => DriftState::Orphaned,
-    }
-}
-
-/// Read the lock in `dir`, load the templates and check that they are at
-/// least as new as the ones the lock was written with.
-pub fn open(dir: &Path, overlay: Option<&Path>) -> Result<(Lock, Templates), Error> {
-    let lock = Lock::read(dir)?.ok_or_else(|| Error::NoLock(dir.to_path_buf()))?;
-    let templates = load_templates(overlay)?;
-    require_templates(&lock, templates.version(), dir)?;
-    Ok((lock, templates))
-}
-
-/// A lock written by newer templates than these cannot be diffed or updated
-/// safely: the render would go backwards and undo template changes.
-pub fn require_templates(lock: &Lock, available: &str, dir: &Path) -> Result<(), Error> {
-    if compare_versions(&lock.template_version, available) != std::cmp::Ordering::Greater {
-        return Ok(());
-    }
-    let needed = &lock.template_version;
-    let by = &lock.shipready_version;
-    let ours = env!("CARGO_PKG_VERSION");
-    let how = if compare_versions(by, ours) == std::cmp::Ordering::Greater {
-        format!(
-            "Install shipready {by} or newer (cargo install shipready --version {by}), \
-             or pass --templates DIR holding a template set whose VERSION is {needed} or newer."
-        )
-    } else {
-        format!(
-            "shipready {by} wrote it from a --templates overlay; pass --templates DIR holding \
-             that template set (VERSION {needed} or newer)."
-        )
-    };
-    Err(Error::Lock {
-        path: Lock::path(dir),
-        message: format!(
-            "written with templates {needed}, newer than the templates {available} this shipready {ours} has; \
-             rendering them would undo template changes. {how}"
-        ),
-    })
-}
-
-/// Compare dotted numeric versions ("1.10.0" > "1.9.3"); a pre-release or
-/// build suffix is ignored, missing parts count as 0, and parts that are not
-/// numbers compare as text.
-pub fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    fn parts(v: &str) -> Vec<&str> {
-        let core = v.trim().trim_start_matches('v');
-        let core = core.split(['-', '+']).next().unwrap_or("");
-        core.split('.').collect()
-    }
-    let (pa, pb) = (parts(a), parts(b));
-    for i in 0..pa.len().max(pb.len()) {
-        let x = pa.get(i).copied().unwrap_or("0");
-        let y = pb.get(i).copied().unwrap_or("0");
-        let ord = match (x.parse::<u64>(), y.parse::<u64>()) {
-            (Ok(x), Ok(y)) => x.cmp(&y),
-            _ => x.cmp(y),
-        };
-        if ord != std::cmp::Ordering::Equal {
-            return ord;
-        }
-    }
-    std::cmp::Ordering::Equal
-}
 
 /// One path as `diff` reports it.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileDrift {
     pub path: String,
-    pub state: DriftState,
+    /// One of [`FileState::LABELS`].
+    pub state: &'static str,
+    #[serde(skip)]
+    pub file_state: FileState,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<&'static str>,
     /// Lines the patch adds (what shipready would write that the disk lacks).
@@ -211,9 +58,11 @@ pub struct Report {
 }
 
 pub fn run(args: &DiffArgs) -> Result<i32, Error> {
-    let (lock, templates) = open(&args.dir, args.templates.as_deref())?;
-    let tree = render::render(&lock.profile, &templates)?;
-    let plan = Plan::compute(&args.dir, &tree, Some(&lock))?;
+    let project = Project::open(&args.dir, args.templates.as_deref(), Access::Read)?;
+    let lock = project.require_lock()?;
+    let templates = &project.templates;
+    let tree = render::render(&lock.profile, templates)?;
+    let plan = Plan::compute(&args.dir, &tree, Some(lock))?;
     let filter = PathFilter::new(&args.paths)?;
     let changes: Vec<&FileChange> = plan
         .changes
@@ -229,14 +78,9 @@ pub fn run(args: &DiffArgs) -> Result<i32, Error> {
         template_version: templates.version().to_string(),
         locked_template_version: lock.template_version.clone(),
         clean: changes.iter().all(|c| c.state == FileState::Unchanged),
-        counts: DriftState::ALL
+        counts: FileState::LABELS
             .iter()
-            .map(|s| {
-                (
-                    s.label(),
-                    changes.iter().filter(|c| drift_state(c) == *s).count(),
-                )
-            })
+            .map(|l| (*l, changes.iter().filter(|c| c.state.label() == *l).count()))
             .collect(),
         files: changes.iter().map(|c| file_drift(c, with_patch)).collect(),
     };
@@ -272,31 +116,21 @@ fn emit(out: &str) -> Result<(), Error> {
 
 /// Build the report entry of one path; `with_patch` false skips the patch text.
 pub fn file_drift(change: &FileChange, with_patch: bool) -> FileDrift {
-    let state = drift_state(change);
     let mut entry = FileDrift {
         path: change.path.clone(),
-        state,
-        note: note(change),
+        state: change.state.label(),
+        file_state: change.state,
+        note: change.note(),
         added: 0,
         removed: 0,
         patch: String::new(),
     };
-    if state == DriftState::Unchanged {
+    if change.state == FileState::Unchanged {
         return entry;
     }
     let disk = change.disk.as_deref().map(normalize_newlines);
     let rendered = change.rendered.as_ref().map(|r| r.contents.as_str());
-    let mode = change
-        .rendered
-        .as_ref()
-        .map(|r| r.mode)
-        .or_else(|| {
-            change
-                .base
-                .as_ref()
-                .and_then(|b| u32::from_str_radix(&b.mode, 8).ok())
-        })
-        .unwrap_or(0o644);
+    let mode = change.mode();
     let (old, new) = (disk.as_deref().unwrap_or(""), rendered.unwrap_or(""));
     let diff = TextDiff::from_lines(old, new);
     for ch in diff.iter_all_changes() {
@@ -339,13 +173,13 @@ fn text(report: &Report, stat_only: bool) -> String {
     let differing: Vec<&FileDrift> = report
         .files
         .iter()
-        .filter(|f| f.state != DriftState::Unchanged)
+        .filter(|f| f.file_state != FileState::Unchanged)
         .collect();
     let width = differing.iter().map(|f| f.path.len()).max().unwrap_or(0);
     for f in &differing {
         let mut line = format!(
             "{} {:<width$}  {} {}",
-            ui::state(f.state.label(), 11),
+            ui::toned(f.state, f.file_state.tone(), 11),
             f.path,
             console::style(format!("+{}", f.added)).green(),
             console::style(format!("-{}", f.removed)).red(),
@@ -389,12 +223,12 @@ fn summary(report: &Report) -> String {
             ui::heading("No drift:")
         );
     }
-    let parts: Vec<String> = DriftState::ALL
+    let parts: Vec<String> = FileState::LABELS
         .iter()
-        .filter(|s| **s != DriftState::Unchanged)
-        .filter_map(|s| {
-            let n = report.counts.get(s.label()).copied().unwrap_or(0);
-            (n > 0).then(|| format!("{n} {}", s.label()))
+        .filter(|l| **l != "unchanged")
+        .filter_map(|l| {
+            let n = report.counts.get(l).copied().unwrap_or(0);
+            (n > 0).then(|| format!("{n} {l}"))
         })
         .collect();
     let mut s = format!(
@@ -502,16 +336,6 @@ fn prefix_of(prefix: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cmp::Ordering;
-
-    #[test]
-    fn versions_compare_numerically() {
-        assert_eq!(compare_versions("1.10.0", "1.9.3"), Ordering::Greater);
-        assert_eq!(compare_versions("1.0", "1.0.0"), Ordering::Equal);
-        assert_eq!(compare_versions("1.0.0", "1.0.1"), Ordering::Less);
-        assert_eq!(compare_versions("2.0.0-rc.1", "2.0.0"), Ordering::Equal);
-        assert_eq!(compare_versions("v1.2.0", "1.1.9"), Ordering::Greater);
-    }
 
     #[test]
     fn filter_matches_files_and_directories() {

@@ -5,13 +5,11 @@
 //! can never disagree with what `init` writes.
 
 use serde::Serialize;
-use tera::ast::Node;
-use tera::{Context, Tera};
 
-use crate::catalog::{Each, Entry, CATALOG};
+use crate::core::catalog::{Each, Entry, CATALOG};
+use crate::core::templates::{Engine, Templates, Vars};
 use crate::error::Error;
 use crate::profile::{Profile, RedisRole, Runtime, VoiceProvider};
-use crate::templates::Templates;
 
 /// One output file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +19,7 @@ pub struct RenderedFile {
     pub contents: String,
     /// Unix permission bits.
     pub mode: u32,
-    /// The template it came from, for error messages and `--explain`.
+    /// The template it came from, for error messages.
     pub template: String,
 }
 
@@ -114,92 +112,6 @@ fn celery_app(command: &[String]) -> String {
         .unwrap_or_else(|| "app.worker".to_string())
 }
 
-/// Build the tera instance with every template of the set (tests and
-/// tools that render many profiles with one engine use this).
-pub fn engine(templates: &Templates) -> Result<Tera, Error> {
-    let names: Vec<&str> = templates.names().map(String::as_str).collect();
-    engine_for(templates, &names)
-}
-
-/// Build a tera instance holding `roots` and every template they import,
-/// include or extend, and nothing else. Embedded templates arrive parsed at
-/// build time (`ast_codec`); only overlaid ones are parsed here.
-pub fn engine_for(templates: &Templates, roots: &[&str]) -> Result<Tera, Error> {
-    let mut tera = Tera::default();
-    // Nothing here is HTML; escaping would corrupt configs.
-    tera.autoescape_on(vec![]);
-    // Level by level (the roots, then what they pull in, ...), each level
-    // decoded, or parsed when overlaid, over the cores.
-    let mut level: Vec<String> = roots.iter().map(|r| r.to_string()).collect();
-    level.sort_unstable();
-    level.dedup();
-    while !level.is_empty() {
-        let parsed = crate::parallel::try_map(&level, |name| match templates.parse(name) {
-            Some(parsed) => parsed.map(Some).map_err(|e| template_error(name, &e)),
-            None if roots.contains(&name.as_str()) => Err(Error::Template {
-                template: name.clone(),
-                message: "no such template".into(),
-            }),
-            // tera names a missing import, parent or include itself, below
-            // or when rendering (an `ignore missing` include is no error).
-            None => Ok(None),
-        })?;
-        let mut next = Vec::new();
-        for (name, template) in level.into_iter().zip(parsed) {
-            if let Some(template) = template {
-                next.extend(dependencies(&template));
-                tera.templates.insert(name, template);
-            }
-        }
-        next.sort_unstable();
-        next.dedup();
-        next.retain(|n| !tera.templates.contains_key(n));
-        level = next;
-    }
-    tera.build_inheritance_chains()
-        .map_err(|e| template_error("templates", &e))?;
-    tera.check_macro_files()
-        .map_err(|e| template_error("templates", &e))?;
-    Ok(tera)
-}
-
-/// Names a parsed template pulls in: its parent, its macro imports and every
-/// `{% include %}` at any depth.
-fn dependencies(template: &tera::Template) -> Vec<String> {
-    fn includes(nodes: &[Node], out: &mut Vec<String>) {
-        for node in nodes {
-            match node {
-                Node::Include(_, names, _) => out.extend(names.iter().cloned()),
-                Node::Block(_, b, _) => includes(&b.body, out),
-                Node::MacroDefinition(_, m, _) => includes(&m.body, out),
-                Node::FilterSection(_, f, _) => includes(&f.body, out),
-                Node::Forloop(_, f, _) => {
-                    includes(&f.body, out);
-                    includes(f.empty_body.as_deref().unwrap_or_default(), out);
-                }
-                Node::If(i, _) => {
-                    for (_, _, body) in &i.conditions {
-                        includes(body, out);
-                    }
-                    if let Some((_, body)) = &i.otherwise {
-                        includes(body, out);
-                    }
-                }
-                _ => {}
-            }
-        }
-    }
-    let mut out: Vec<String> = template.parent.iter().cloned().collect();
-    out.extend(
-        template
-            .imported_macro_files
-            .iter()
-            .map(|(file, _)| file.clone()),
-    );
-    includes(&template.ast, &mut out);
-    out
-}
-
 /// Render every catalog entry that applies to `profile`.
 pub fn render(profile: &Profile, templates: &Templates) -> Result<RenderedTree, Error> {
     let roots: Vec<&str> = CATALOG
@@ -207,19 +119,19 @@ pub fn render(profile: &Profile, templates: &Templates) -> Result<RenderedTree, 
         .filter(|e| (e.when)(profile))
         .map(|e| e.template)
         .collect();
-    render_with(profile, templates, &engine_for(templates, &roots)?)
+    render_with(profile, templates, &Engine::for_roots(templates, &roots)?)
 }
 
 pub fn render_with(
     profile: &Profile,
     templates: &Templates,
-    tera: &Tera,
+    engine: &Engine,
 ) -> Result<RenderedTree, Error> {
-    let mut ctx = Context::from_serialize(profile).map_err(|e| template_error("context", &e))?;
+    let mut ctx = Vars::from_serialize(profile)?;
     let derived = derive(profile);
     ctx.insert("derived", &derived);
     ctx.insert("images", &crate::images::images(profile));
-    ctx.insert("template_version", templates.version());
+    ctx.insert("template_version", &templates.version());
 
     // One job per output file: its entry, its environment (for per-env
     // entries) and its path; rendered over the cores, in catalog order.
@@ -234,12 +146,12 @@ pub fn render_with(
             }
         }
     }
-    let files = crate::parallel::try_map(&jobs, |(entry, env, path)| match env {
-        None => render_one(tera, entry, &ctx, path.clone()),
+    let files = crate::core::parallel::try_map(&jobs, |(entry, env, path)| match env {
+        None => render_one(engine, entry, &ctx, path.clone()),
         Some(env) => {
             let mut c = ctx.clone();
             c.insert("env", env);
-            render_one(tera, entry, &c, path.clone())
+            render_one(engine, entry, &c, path.clone())
         }
     })?;
     Ok(RenderedTree {
@@ -249,14 +161,12 @@ pub fn render_with(
 }
 
 fn render_one(
-    tera: &Tera,
+    engine: &Engine,
     entry: &Entry,
-    ctx: &Context,
+    ctx: &Vars,
     path: String,
 ) -> Result<RenderedFile, Error> {
-    let mut contents = tera
-        .render(entry.template, ctx)
-        .map_err(|e| template_error(entry.template, &e))?;
+    let mut contents = engine.render(entry.template, ctx)?;
     // PEP 8 wants two blank lines between top-level Python definitions.
     tidy(&mut contents, if path.ends_with(".py") { 2 } else { 1 });
     Ok(RenderedFile {
@@ -291,42 +201,9 @@ fn tidy(s: &mut String, max_blank: usize) {
     *s = out;
 }
 
-fn template_error(template: &str, e: &dyn std::error::Error) -> Error {
-    // tera nests the useful part (line, undefined variable) in sources.
-    let mut message = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        src = s.source();
-    }
-    Error::Template {
-        template: template.to_string(),
-        message,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn engine_for_parses_a_template_and_what_it_imports_only() {
-        let t = Templates::embedded();
-        let tera = engine_for(&t, &["compose.prod.yaml.tera"]).unwrap();
-        let names: Vec<&str> = tera.get_template_names().collect();
-        assert!(names.contains(&"compose.prod.yaml.tera"));
-        assert!(names.contains(&"_partials/compose/macros.tera"));
-        assert!(!names.contains(&"Dockerfile.node.tera"), "{names:?}");
-        let t = tera::Template::new(
-            "t",
-            None,
-            r#"{% extends "p.tera" %}{% import "a.tera" as m %}
-{% block x %}{% for i in l %}{% if i %}{% include "b.tera" %}{% endif %}{% endfor %}{% endblock %}"#,
-        )
-        .unwrap();
-        assert_eq!(dependencies(&t), ["p.tera", "a.tera", "b.tera"]);
-    }
 
     #[test]
     fn tidy_collapses_blank_runs_and_trailing_space() {

@@ -1,12 +1,23 @@
 //! The template set: the files under `templates/`, embedded in the binary,
 //! optionally overlaid by a directory on disk (`--templates DIR`) so a team
 //! can carry its own customisations or try a newer template set.
+//!
+//! This module is the seam around the template engine: `engine` is the only
+//! code that names tera's types, and `codec` stores tera's parsed form at
+//! build time so no run pays for the parser.
+
+// Encoding runs in build.rs (which compiles codec.rs too) and in tests.
+#[cfg_attr(not(test), allow(dead_code))]
+mod codec;
+mod engine;
+
+pub use engine::{Engine, Vars, MAX_OUTPUT_BYTES};
 
 use include_dir::{include_dir, Dir};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::catalog::VERSION_FILE;
+use crate::core::catalog::VERSION_FILE;
 use crate::error::Error;
 
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
@@ -32,9 +43,7 @@ impl Templates {
             .remove(VERSION_FILE)
             .map(|v| v.text().trim().to_string())
             .expect("templates/VERSION is embedded");
-        let precompiled = crate::ast_codec::index_set(PRECOMPILED)
-            .into_iter()
-            .collect();
+        let precompiled = codec::index_set(PRECOMPILED).into_iter().collect();
         Templates {
             files,
             precompiled,
@@ -63,7 +72,7 @@ impl Templates {
                         .replace('\\', "/");
                     let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
                     if rel == VERSION_FILE {
-                        t.version = text.trim().to_string();
+                        t.version = parse_version(&text, &path)?;
                     } else {
                         t.precompiled.remove(rel.as_str());
                         t.files.insert(rel, Source::Overlay(text));
@@ -88,9 +97,9 @@ impl Templates {
 
     /// Template `name`, parsed: decoded from the build-time form when it is
     /// the embedded one, parsed now when an overlay supplied it.
-    pub fn parse(&self, name: &str) -> Option<tera::Result<tera::Template>> {
+    fn parse(&self, name: &str) -> Option<tera::Result<tera::Template>> {
         if let Some(bytes) = self.precompiled.get(name) {
-            return Some(Ok(crate::ast_codec::decode(bytes)));
+            return Some(Ok(codec::decode(bytes)));
         }
         let source = self.files.get(name)?;
         Some(tera::Template::new(name, None, source.text()))
@@ -104,6 +113,28 @@ impl Templates {
         self.files
             .iter()
             .map(|(name, source)| (name, source.text()))
+    }
+}
+
+/// An overlay's VERSION: dotted numbers (`1.4.0`), as the lock records and
+/// compares them. Anything else would make every later diff or update refuse
+/// the tree ("written by newer templates").
+fn parse_version(text: &str, path: &Path) -> Result<String, Error> {
+    let v = text.trim();
+    let parts: Vec<&str> = v.split('.').collect();
+    let ok = (1..=4).contains(&parts.len())
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit()));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(Error::Input {
+            what: path.display().to_string(),
+            message: format!(
+                "{v:?} is not a template version: expected dotted numbers such as 1.4.0"
+            ),
+        })
     }
 }
 
@@ -170,12 +201,24 @@ mod tests {
                 "{name}"
             );
             // And the encoding is a pure function of the parse.
-            assert_eq!(
-                crate::ast_codec::encode(&stored),
-                crate::ast_codec::encode(&fresh),
-                "{name}"
-            );
+            assert_eq!(codec::encode(&stored), codec::encode(&fresh), "{name}");
         }
+    }
+
+    #[test]
+    fn an_overlay_version_must_be_dotted_numbers() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("VERSION"), "banana\n").unwrap();
+        let err = Templates::with_overlay(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("\"banana\" is not a template version"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join("VERSION"), "2.10.0\n").unwrap();
+        assert_eq!(
+            Templates::with_overlay(dir.path()).unwrap().version(),
+            "2.10.0"
+        );
     }
 
     #[test]

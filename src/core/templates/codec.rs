@@ -13,7 +13,7 @@
 //! covered by semver), so tera is pinned with `=` in Cargo.toml, every struct
 //! is destructured without `..` and every enum is matched exhaustively: a
 //! tera release that changes the AST fails to compile here instead of
-//! decoding wrongly. A unit test in `templates.rs` checks that decoding gives
+//! decoding wrongly. A unit test in `templates/mod.rs` checks that decoding gives
 //! exactly what parsing the source gives, for every embedded template.
 //!
 //! Format: little-endian, lengths as u32, enums as a one-byte tag, maps with

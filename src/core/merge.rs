@@ -5,7 +5,7 @@
 //! who wrote each side, never `.rej` files, so a person resolves them where
 //! they are and `diff`/`update` keep reporting them until they are gone.
 
-use crate::lock::normalize_newlines;
+use crate::core::text::normalize_newlines;
 
 /// Label of the local side in conflict markers.
 pub const OURS_LABEL: &str = "local (your edits)";

@@ -345,10 +345,28 @@ pub const PARTIALS_DIR: &str = "_partials/";
 /// The template set version file.
 pub const VERSION_FILE: &str = "VERSION";
 
+/// Whether some profile could render a file at `path`: a path in the table,
+/// with any environment name where the table has `{env}`. A lock naming any
+/// other path is not trusted to manage it.
+pub fn can_produce(path: &str) -> bool {
+    CATALOG.iter().any(|e| match e.dest.split_once("{env}") {
+        None => e.dest == path,
+        Some((head, tail)) => path
+            .strip_prefix(head)
+            .and_then(|rest| rest.strip_suffix(tail))
+            .is_some_and(|env| {
+                !env.is_empty()
+                    && env
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            }),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::templates::Templates;
+    use crate::core::templates::Templates;
     use std::collections::BTreeSet;
 
     #[test]
@@ -372,6 +390,16 @@ mod tests {
                 "templates/{name} is neither in the catalog nor under {PARTIALS_DIR}"
             );
         }
+    }
+
+    #[test]
+    fn only_catalog_paths_can_be_produced() {
+        assert!(can_produce("compose.prod.yaml"));
+        assert!(can_produce("infra/terraform/environments/staging.tfvars"));
+        assert!(!can_produce("package.json"));
+        assert!(!can_produce(".git/config"));
+        assert!(!can_produce("infra/terraform/environments/../x.tfvars"));
+        assert!(!can_produce("infra/terraform/environments/.tfvars"));
     }
 
     #[test]

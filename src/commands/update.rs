@@ -8,98 +8,19 @@
 //! is written last and records the new render as every file's base, so a
 //! merged file keeps showing as locally modified afterwards.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use crate::answers;
-use crate::apply::{self, Write};
 use crate::cli::UpdateArgs;
-use crate::diff;
+use crate::core::apply::{self, Changes, Removal, Write};
+use crate::core::lock::{Lock, LOCK_FILE};
+use crate::core::merge::{self, uses_crlf, with_line_endings};
+use crate::core::plan::{Action, FileChange, Mode, Plan};
+use crate::core::project::{Access, Project};
+use crate::core::render;
 use crate::error::{exit, Error};
-use crate::lock::{hash, Lock, LOCK_FILE};
-use crate::merge::{self, has_conflict_markers, uses_crlf, with_line_endings};
-use crate::plan::{FileChange, FileState, Plan};
-use crate::render;
 use crate::ui;
-
-/// What `update` does to one path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Disk already matches the render.
-    Same,
-    /// Rendered now, absent before: written.
-    Create,
-    /// Deleted locally, still rendered: written again.
-    Restore,
-    /// Untouched since the last render: replaced by the new render.
-    Replace,
-    /// Edited locally and changed by the template: merged cleanly.
-    Merge,
-    /// Edited locally and changed by the template on the same lines:
-    /// written with conflict markers.
-    Conflict,
-    /// Still holds conflict markers from an earlier update: left alone
-    /// until a person resolves them.
-    Unresolved,
-    /// Edited locally, template unchanged: left as it is.
-    KeepEdit,
-    /// On disk already, never written by shipready, differs from the render:
-    /// left as it is and tracked from now on as a local edit.
-    Adopt,
-    /// No longer rendered, untouched: removed.
-    Remove,
-    /// No longer rendered but edited locally: left in place, no longer managed.
-    KeepOrphan,
-    /// No longer rendered and already deleted: dropped from the lock.
-    Forget,
-}
-
-impl Action {
-    pub fn label(self) -> &'static str {
-        match self {
-            Action::Same => "same",
-            Action::Create => "create",
-            Action::Restore => "restore",
-            Action::Replace => "update",
-            Action::Merge => "merged",
-            Action::Conflict | Action::Unresolved => "conflict",
-            Action::KeepEdit => "keep",
-            Action::Adopt => "adopt",
-            Action::Remove => "remove",
-            Action::KeepOrphan => "keep",
-            Action::Forget => "forget",
-        }
-    }
-
-    fn note(self) -> Option<&'static str> {
-        match self {
-            Action::Merge => Some("your edits and the template's changes, merged"),
-            Action::Conflict => Some("resolve the <<<<<<< markers"),
-            Action::Unresolved => Some("markers from an earlier update are still there"),
-            Action::KeepEdit => Some("edited locally; the template has nothing new"),
-            Action::Adopt => Some("existed before shipready wrote it; kept yours"),
-            Action::KeepOrphan => Some("no longer rendered, edited locally; no longer managed"),
-            Action::Forget => Some("no longer rendered, already deleted"),
-            Action::Restore => Some("was deleted locally"),
-            _ => None,
-        }
-    }
-
-    /// Whether a person must still act on this path.
-    pub fn needs_resolution(self) -> bool {
-        matches!(self, Action::Conflict | Action::Unresolved)
-    }
-
-    fn style_label(self) -> &'static str {
-        match self {
-            Action::Create | Action::Restore => "create",
-            Action::Replace | Action::Merge => "update",
-            Action::Conflict | Action::Unresolved => "conflict",
-            Action::KeepEdit | Action::Adopt | Action::KeepOrphan => "modified",
-            Action::Remove | Action::Forget => "orphaned",
-            Action::Same => "same",
-        }
-    }
-}
 
 /// One path's step, with the text to write when there is one.
 #[derive(Debug, Clone)]
@@ -122,103 +43,78 @@ pub fn steps(plan: &Plan, template_version: &str) -> Vec<Step> {
 }
 
 fn step(c: &FileChange, template_version: &str) -> Step {
-    let rendered = c.rendered.as_ref();
-    let mode = rendered
-        .map(|r| r.mode)
-        .or_else(|| {
-            c.base
-                .as_ref()
-                .and_then(|b| u32::from_str_radix(&b.mode, 8).ok())
-        })
-        .unwrap_or(0o644);
     let mut s = Step {
         path: c.path.clone(),
-        action: Action::Same,
+        action: Action::decide(c, Mode::Update),
         contents: None,
-        mode,
+        mode: c.mode(),
         conflicts: 0,
     };
     let disk = c.disk.as_deref();
-    let render = rendered.map(|r| r.contents.as_str());
-    match c.state {
-        FileState::Unchanged => {}
-        FileState::New => {
-            s.action = Action::Create;
-            s.contents = render.map(str::to_string);
-        }
-        FileState::Missing => {
-            s.action = Action::Restore;
-            s.contents = render.map(str::to_string);
-        }
-        FileState::Outdated => {
-            s.action = Action::Replace;
+    let render = c.rendered.as_ref().map(|r| r.contents.as_str());
+    match s.action {
+        Action::Create | Action::Restore => s.contents = render.map(str::to_string),
+        Action::Replace => {
             let crlf = disk.is_some_and(uses_crlf);
             s.contents = render.map(|r| with_line_endings(r, crlf));
         }
-        FileState::Modified => {
-            s.action = if disk.is_some_and(has_conflict_markers) {
-                Action::Unresolved
-            } else {
-                Action::KeepEdit
+        Action::Merge => {
+            let (Some(disk), Some(render)) = (disk, render) else {
+                unreachable!("a conflicting file has a disk and a render")
             };
-        }
-        FileState::Conflicting => {
-            let (Some(disk), Some(render), Some(base)) = (disk, render, c.base.as_ref()) else {
-                unreachable!("a conflicting file has a disk, a render and a base")
-            };
-            if has_conflict_markers(disk) {
-                s.action = Action::Unresolved;
-            } else {
-                let m = merge::merge3(&base.base, disk, render, template_version);
-                s.action = if m.conflicts > 0 {
-                    Action::Conflict
-                } else {
-                    Action::Merge
-                };
-                s.conflicts = m.conflicts;
-                s.contents = Some(m.text);
+            // Without a kept base every line counts as changed on both
+            // sides: the merge is all conflict, and nothing is lost.
+            let base = c.base_text.as_deref().unwrap_or("");
+            let m = merge::merge3(base, disk, render, template_version);
+            if m.conflicts > 0 {
+                s.action = Action::Conflict;
             }
+            s.conflicts = m.conflicts;
+            s.contents = Some(m.text);
         }
-        FileState::Untracked => s.action = Action::Adopt,
-        FileState::Orphaned => {
-            s.action = match (disk, c.base.as_ref()) {
-                (None, _) => Action::Forget,
-                (Some(d), Some(b)) if hash(d) == b.sha256 => Action::Remove,
-                _ => Action::KeepOrphan,
-            };
-        }
+        _ => {}
     }
     s
 }
 
 pub fn run(args: &UpdateArgs) -> Result<i32, Error> {
-    let (lock, templates) = diff::open(&args.dir, args.templates.as_deref())?;
+    let access = if args.dry_run {
+        Access::Read
+    } else {
+        Access::Write
+    };
+    let project = Project::open(&args.dir, args.templates.as_deref(), access)?;
+    let lock = project.require_lock()?;
+    let templates = &project.templates;
     let profile_changed = !args.answers.set.is_empty() || args.answers.values.is_some();
     let profile = if profile_changed {
         answers::resolve_from_lock(&lock.profile, &args.answers)?
     } else {
         lock.profile.clone()
     };
-    let tree = render::render(&profile, &templates)?;
-    let plan = Plan::compute(&args.dir, &tree, Some(&lock))?;
+    let tree = render::render(&profile, templates)?;
+    let plan = Plan::compute(&args.dir, &tree, Some(lock))?;
     let steps = steps(&plan, templates.version());
 
-    let new_lock = next_lock(&lock, &profile, &tree, &steps);
-    let writes: Vec<Write<'_>> = steps
-        .iter()
-        .filter_map(|s| {
-            s.contents.as_deref().map(|contents| Write {
-                path: &s.path,
-                contents,
+    let new_lock = next_lock(lock, &profile, &tree, &steps);
+    let mut changes = Changes::default();
+    for (s, c) in steps.iter().zip(&plan.changes) {
+        if let Some(contents) = s.contents.as_deref() {
+            changes.writes.push(Write {
+                path: Cow::Borrowed(&s.path),
+                contents: Cow::Borrowed(contents),
                 mode: s.mode,
-            })
-        })
-        .collect();
-    let removals: Vec<&str> = steps
-        .iter()
-        .filter(|s| s.action == Action::Remove)
-        .map(|s| s.path.as_str())
-        .collect();
+                original: c.disk.as_deref(),
+            });
+        }
+        if s.action == Action::Remove {
+            changes.removals.push(Removal {
+                path: &s.path,
+                original: c.disk.as_deref().unwrap_or_default(),
+                mode: s.mode,
+            });
+        }
+    }
     let unresolved: Vec<&Step> = steps
         .iter()
         .filter(|s| s.action.needs_resolution())
@@ -233,26 +129,31 @@ pub fn run(args: &UpdateArgs) -> Result<i32, Error> {
         report(
             &steps,
             &args.dir,
-            &lock,
+            lock,
             &new_lock,
             templates.version(),
             true,
         );
         return Ok(code);
     }
-    let lock_changed = new_lock != lock;
-    if !writes.is_empty() || !removals.is_empty() || lock_changed {
-        apply::apply(
+    let lock_changed = new_lock != *lock;
+    if lock_changed {
+        changes.last = apply::lock_writes(
             &args.dir,
-            &writes,
-            &removals,
-            lock_changed.then_some(&new_lock),
+            &new_lock,
+            &tree,
+            Some(lock),
+            project.lock_text.as_deref(),
         )?;
+    }
+    if !changes.writes.is_empty() || !changes.removals.is_empty() || lock_changed {
+        apply::apply(&args.dir, &changes)?;
+        apply::stale_bases(&args.dir, &new_lock, Some(lock));
     }
     report(
         &steps,
         &args.dir,
-        &lock,
+        lock,
         &new_lock,
         templates.version(),
         false,
@@ -283,7 +184,8 @@ pub fn next_lock(
             }
         }
     }
-    let same_contents = lock.template_version == old.template_version
+    let same_contents = lock.schema == old.schema
+        && lock.template_version == old.template_version
         && lock.profile == old.profile
         && lock.files == old.files
         && lock.preset == old.preset;
@@ -302,7 +204,7 @@ fn report(steps: &[Step], dir: &Path, lock: &Lock, new_lock: &Lock, version: &st
     for s in &listed {
         let mut line = format!(
             "  {} {:<width$}",
-            ui::state_style(s.action.style_label()).apply_to(format!("{:<8}", s.action.label())),
+            ui::toned(s.action.label(), s.action.tone(), 8),
             s.path
         );
         if let Some(n) = s.action.note() {
@@ -376,8 +278,9 @@ fn report(steps: &[Step], dir: &Path, lock: &Lock, new_lock: &Lock, version: &st
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lock::LockedFile;
-    use crate::render::RenderedFile;
+    use crate::core::lock::LockedFile;
+    use crate::core::plan::FileState;
+    use crate::core::render::RenderedFile;
 
     fn change(
         path: &str,
@@ -397,6 +300,7 @@ mod tests {
             }),
             disk: disk.map(str::to_string),
             base: base.map(|b| LockedFile::new(b, 0o644)),
+            base_text: base.map(str::to_string),
         }
     }
 
@@ -528,7 +432,7 @@ mod tests {
         let plan = Plan {
             changes: vec![change(
                 "f",
-                FileState::Conflicting,
+                FileState::Unresolved,
                 Some(&v2),
                 Some(&written),
                 Some(&v1),

@@ -72,56 +72,165 @@ pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, Error> {
 
 /// The contents of `rel` under `root`, or `None` if there is no such file.
 /// Bytes that are not UTF-8 are shown as replacement characters (such a file
-/// never equals a render, so it is reported, not overwritten).
+/// never equals a render, so it is reported, not overwritten). A FIFO,
+/// socket or device is refused: reading one would hang or worse.
 pub fn read_existing(root: &Path, rel: &str) -> Result<Option<String>, Error> {
     let path = check_path(root, rel)?;
-    match std::fs::read(&path) {
-        Ok(bytes) => Ok(Some(match String::from_utf8(bytes) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        })),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => Err(Error::UnsafePath {
+    let file = match open_regular(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
+            return Err(Error::UnsafePath {
+                path,
+                reason: "a directory stands where a file is needed".into(),
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => return Err(Error::UnsafePath {
             path,
-            reason: "a directory stands where a file is needed".into(),
+            reason:
+                "a special file (FIFO, socket or device) stands where a file is needed; remove it"
+                    .into(),
         }),
-        Err(e) => Err(Error::io(path, e)),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(|e| Error::io(&path, e))?;
+    Ok(Some(match String::from_utf8(bytes) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }))
+}
+
+/// Open `path` for reading only if it is a regular file. Non-blocking, so a
+/// FIFO put there cannot hang the open itself; then checked on the handle,
+/// so nothing can be swapped in between.
+fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
     }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
+    }
+    if !meta.is_file() {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    Ok(file)
 }
 
 /// [`read_existing`] for each of `rels`, in order, spread over the cores
 /// (a plan reads every file shipready manages).
 pub fn read_many(root: &Path, rels: &[&str]) -> Result<Vec<Option<String>>, Error> {
-    crate::parallel::try_map(rels, |rel| read_existing(root, rel))
+    crate::core::parallel::try_map(rels, |rel| read_existing(root, rel))
 }
 
-/// Write `contents` to `rel` under `root` atomically, with `mode`.
-pub fn write_atomic(root: &Path, rel: &str, contents: &str, mode: u32) -> Result<(), Error> {
+/// Prefix of every temp file shipready makes; a run that was killed can
+/// leave one behind, and the next writing run removes it.
+pub const TEMP_PREFIX: &str = ".shipready-";
+
+/// A file written in full beside its destination, not yet in place.
+pub struct Staged {
+    pub dest: PathBuf,
+    tmp: tempfile::TempPath,
+}
+
+impl Staged {
+    /// Rename into place: readers see the old file or the new one.
+    pub fn commit(self) -> Result<(), Error> {
+        self.tmp
+            .persist(&self.dest)
+            .map_err(|e| Error::io(&self.dest, e.error))
+    }
+}
+
+/// Write `contents` to a temp file in `rel`'s directory under `root`, with
+/// `mode`; directories it had to create are pushed onto `created`.
+pub fn stage(
+    root: &Path,
+    rel: &str,
+    contents: &str,
+    mode: u32,
+    created: &mut Vec<PathBuf>,
+) -> Result<Staged, Error> {
     let path = check_path(root, rel)?;
     let dir = path.parent().expect("a relative file path has a parent");
     if !dir.is_dir() {
+        let mut missing = Vec::new();
+        let mut d = dir;
+        while !d.exists() && d != root {
+            missing.push(d.to_path_buf());
+            d = d.parent().unwrap_or(root);
+        }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        created.extend(missing.into_iter().rev());
         // Re-check: create_dir_all may have walked a link made in between.
         check_path(root, rel)?;
     }
     let mut tmp = tempfile::Builder::new()
-        .prefix(".shipready-")
+        .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
         .map_err(|e| Error::io(dir, e))?;
     tmp.write_all(contents.as_bytes())
         .map_err(|e| Error::io(&path, e))?;
     set_mode(tmp.as_file(), mode).map_err(|e| Error::io(&path, e))?;
-    tmp.persist(&path).map_err(|e| Error::io(&path, e.error))?;
-    Ok(())
+    Ok(Staged {
+        dest: path,
+        tmp: tmp.into_temp_path(),
+    })
 }
 
-/// Remove `rel` under `root` (used for orphaned files).
-pub fn remove(root: &Path, rel: &str) -> Result<(), Error> {
-    let path = check_path(root, rel)?;
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(path, e)),
+/// Write `contents` to `rel` under `root` atomically, with `mode`.
+pub fn write_atomic(root: &Path, rel: &str, contents: &str, mode: u32) -> Result<(), Error> {
+    stage(root, rel, contents, mode, &mut Vec::new())?.commit()
+}
+
+/// Remove temp files a killed run left in `dirs` (relative to `root`).
+/// Call only while holding the project's write lock: another run's temp
+/// files are never stray.
+pub fn sweep_temps<'a>(root: &Path, dirs: impl IntoIterator<Item = &'a str>) -> usize {
+    let mut removed = 0;
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue; // a directory that does not exist holds no temp file
+        };
+        for entry in entries.flatten() {
+            let stray = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+                && entry.file_type().is_ok_and(|t| t.is_file());
+            if stray && std::fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// Bytes free for an unprivileged writer on the file system holding `dir`.
+#[cfg(unix)]
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a writable statvfs.
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    (rc == 0).then(|| st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+#[cfg(not(unix))]
+pub fn free_bytes(_: &Path) -> Option<u64> {
+    None
+}
+
+/// Remove `dirs` (absolute) that are empty, deepest first; others stay.
+pub fn remove_empty_dirs(dirs: &[PathBuf]) {
+    let mut sorted: Vec<&PathBuf> = dirs.iter().collect();
+    sorted.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in sorted {
+        let _ = std::fs::remove_dir(d); // fails, as it should, when not empty
     }
 }
 

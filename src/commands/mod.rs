@@ -1,0 +1,8 @@
+//! One module per subcommand. A command opens the project, asks the core
+//! for a plan and acts on it or reports it; what two commands share lives in
+//! `core`, never in another command.
+
+pub mod completions;
+pub mod diff;
+pub mod init;
+pub mod update;
