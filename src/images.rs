@@ -1,6 +1,8 @@
 //! Container images the templates use, pinned to exact tags in one place so
-//! they are bumped together and reviewed as one diff. Tags, not `latest`:
-//! STANDARDS.md asks for exact versions (a digest may be added by the team).
+//! they are bumped together and reviewed as one diff. Exact tags, never
+//! `latest`, so a rebuild pulls what was reviewed (a digest may be added by
+//! the team). The version tables are also what the profile accepts for
+//! `service.runtime_version`, `postgres.version` and `redis.version`.
 //!
 //! Every tag below was last checked on 2026-11-22 against public Dockerfiles,
 //! compose files and mirrors that pull it (no registry is reachable from the
@@ -8,7 +10,22 @@
 
 use serde::Serialize;
 
-use crate::profile::{Profile, Runtime};
+/// The base image a service's runtime is built on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeBase {
+    Node,
+    Python,
+}
+
+/// The versions the image list is chosen by. A profile provides them
+/// (`profile` implements this), so the tables here are the only list of
+/// supported versions and this module needs nothing from the profile's.
+pub trait ImageVersions {
+    /// The runtime's base image and its version ("22", "3.12").
+    fn runtime(&self) -> (RuntimeBase, &str);
+    fn postgres_version(&self) -> &str;
+    fn redis_version(&self) -> &str;
+}
 
 #[derive(Debug, Serialize)]
 pub struct Images {
@@ -57,20 +74,18 @@ fn exact(table: &[(&str, &str)], version: &str) -> String {
         .unwrap_or_else(|| version.to_string())
 }
 
-pub fn images(p: &Profile) -> Images {
+pub fn images(p: &impl ImageVersions) -> Images {
+    let (base, version) = p.runtime();
     Images {
-        runtime: match p.service.runtime {
-            Runtime::Node => format!(
-                "node:{}-bookworm-slim",
-                exact(NODE, &p.service.runtime_version)
-            ),
-            Runtime::Fastapi => format!(
-                "python:{}-slim-bookworm",
-                exact(PYTHON, &p.service.runtime_version)
-            ),
+        runtime: match base {
+            RuntimeBase::Node => format!("node:{}-bookworm-slim", exact(NODE, version)),
+            RuntimeBase::Python => format!("python:{}-slim-bookworm", exact(PYTHON, version)),
         },
-        postgres: format!("postgres:{}-bookworm", exact(POSTGRES, &p.postgres.version)),
-        redis: format!("redis:{}-bookworm", exact(REDIS, &p.redis.version)),
+        postgres: format!(
+            "postgres:{}-bookworm",
+            exact(POSTGRES, p.postgres_version())
+        ),
+        redis: format!("redis:{}-bookworm", exact(REDIS, p.redis_version())),
         // 1.26 is the stable line (`http2 on;`); `shipready verify` turns
         // that into the `listen ... http2` form for an older local nginx.
         nginx: "nginx:1.26.2-bookworm",

@@ -5,7 +5,7 @@
 use include_dir::{include_dir, Dir};
 
 use crate::error::Error;
-use crate::profile::Layer;
+use crate::profile::{closest, Layer};
 
 static PRESETS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/presets");
 
@@ -55,7 +55,7 @@ impl Preset {
         Preset::all()
             .into_iter()
             .find(|p| p.name == name)
-            .ok_or_else(|| Error::UnknownPreset(name.to_string()))
+            .ok_or_else(|| Error::Usage(unknown_preset_message(name)))
     }
 
     /// The preset as a profile layer (its `[preset]` table removed).
@@ -65,6 +65,19 @@ impl Preset {
         layer.table.remove("preset");
         layer
     }
+}
+
+/// The preset names, the nearest to `name` first when one is close.
+fn unknown_preset_message(name: &str) -> String {
+    let names: Vec<String> = Preset::all().into_iter().map(|p| p.name).collect();
+    let hint = closest(name, names.iter().map(String::as_str))
+        .map(|n| format!(" Did you mean {n}?"))
+        .unwrap_or_default();
+    format!(
+        "unknown preset '{name}'.{hint} The presets are: {}. \
+         Run `shipready presets` to see what each is.",
+        names.join(", ")
+    )
 }
 
 #[cfg(test)]
@@ -77,8 +90,7 @@ mod tests {
         let presets = Preset::all();
         assert!(presets.len() >= 5, "one preset per reference system");
         for p in presets {
-            let answers =
-                Layer::from_assignments(&["edge.domain=voice.example.com".to_string()]).unwrap();
+            let answers = Layer::default().with("domain", "voice.example.com");
             if let Err(e) = Profile::from_layers(&[p.layer(), answers]) {
                 panic!("preset {}: {e}", p.name);
             }

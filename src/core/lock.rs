@@ -110,6 +110,7 @@ impl Lock {
                  (git checkout -- {LOCK_FILE} {STATE_DIR})."
             ),
         };
+        crate::profile::Profile::check_locked(text, &path, LOCK_SCHEMA)?;
         let lock: Lock = toml::from_str(text).map_err(|e| damaged(e.to_string()))?;
         if lock.schema > LOCK_SCHEMA {
             return Err(Error::Lock {
