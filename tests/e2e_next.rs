@@ -82,14 +82,57 @@ fn build_app(generated: &Run) -> PathBuf {
         );
         std::fs::write(&stamp, &lock).unwrap();
     }
-    run_ok(
-        Command::new(require_tool("node"))
-            .args(["node_modules/next/dist/bin/next", "build"])
-            .env("NEXT_TELEMETRY_DISABLED", "1")
-            .current_dir(&dir),
-        "next build",
+    // Like make: no rebuild when no input changed since the last build.
+    let inputs = fingerprint(
+        &dir,
+        &[
+            "src",
+            "public",
+            "prisma",
+            "package-lock.json",
+            "next.config.mjs",
+        ],
     );
+    let built_from = dir.join(".next/built-from");
+    let server = dir.join(".next/standalone/server.js");
+    if !server.exists() || std::fs::read_to_string(&built_from).ok() != Some(inputs.clone()) {
+        let started = Instant::now();
+        run_ok(
+            Command::new(require_tool("node"))
+                .args(["node_modules/next/dist/bin/next", "build"])
+                .env("NEXT_TELEMETRY_DISABLED", "1")
+                .current_dir(&dir),
+            "next build",
+        );
+        std::fs::write(&built_from, inputs).unwrap();
+        eprintln!("next build: {:.0?}", started.elapsed());
+    }
     dir
+}
+
+/// A hash of the files under `paths` (relative to `dir`): names and bytes.
+fn fingerprint(dir: &Path, paths: &[&str]) -> String {
+    use std::hash::{Hash, Hasher};
+    fn walk(p: &Path, h: &mut std::collections::hash_map::DefaultHasher) {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            for e in entries {
+                walk(&e, h);
+            }
+        } else if let Ok(bytes) = std::fs::read(p) {
+            p.hash(h);
+            bytes.hash(h);
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in paths {
+        walk(&dir.join(p), &mut h);
+    }
+    format!("{:016x}", h.finish())
 }
 
 /// The runtime stage of the generated Dockerfile: its `COPY --from=build`
@@ -320,8 +363,10 @@ fn files_under(dir: &Path) -> usize {
 #[test]
 fn next_app_hydrates_behind_the_edge_with_csp_websocket_isr_and_private_metrics() {
     let chromium = require_tool("chromium");
+    let started = Instant::now();
     let generated = init_preset("node-dashboard");
     let built = build_app(&generated);
+    eprintln!("app ready to run: {:.0?}", started.elapsed());
 
     let scratch = tempfile::tempdir().unwrap();
     let root = scratch.path().join("app");
@@ -350,6 +395,7 @@ fn next_app_hydrates_behind_the_edge_with_csp_websocket_isr_and_private_metrics(
 
     // The browser: hydration under the app's own CSP, and the WebSocket.
     let profile_dir = tempfile::tempdir().unwrap();
+    let browser_started = Instant::now();
     let result = run_json(
         Command::new(require_tool("node"))
             .arg("e2e/browser.cjs")
@@ -359,6 +405,7 @@ fn next_app_hydrates_behind_the_edge_with_csp_websocket_isr_and_private_metrics(
             .env("CHROMIUM", &chromium)
             .current_dir(&built),
     );
+    eprintln!("browser: {:.0?}", browser_started.elapsed());
     assert_eq!(result["status"], 200, "{result}");
     let csp = result["csp"].as_str().unwrap_or_default();
     assert!(
