@@ -82,7 +82,11 @@ pub fn node(p: &Profile) -> bool {
 }
 /// A Next.js app: its profile keeps Next's build output (`.next/...`) writable.
 pub fn nextjs(p: &Profile) -> bool {
-    node(p) && p.service.writable_dirs.iter().any(|d| d.starts_with(".next/"))
+    node(p)
+        && p.service
+            .writable_dirs
+            .iter()
+            .any(|d| d.starts_with(".next/"))
 }
 pub fn fastapi(p: &Profile) -> bool {
     p.service.runtime == Runtime::Fastapi
