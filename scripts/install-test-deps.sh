@@ -62,3 +62,32 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   ln -sf "$VENV_DIR/checkov/bin/checkov" "$VENV_DIR/bin/checkov"
   printf '%s' "$want" >"$stamp"
 fi
+
+# --- Next.js end to end (tests/e2e_next.rs) ---------------------------------
+# Debian's Chromium (and its WebDriver), which playwright-core drives: never a
+# browser download. Not pinned to a Debian revision, like the packages above:
+# the security archive drops a revision once the next fix replaces it, and
+# bookworm fixes the major line. Node.js from Debian where the machine has
+# none (Next.js 15 needs 18.18 or later; bookworm has 18.19).
+NEXT_E2E_APT=(chromium chromium-driver)
+command -v node >/dev/null 2>&1 || NEXT_E2E_APT+=(nodejs npm)
+missing_next=()
+for pkg in "${NEXT_E2E_APT[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_next+=("$pkg")
+done
+if [ "${#missing_next[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing_next[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing_next[@]}" >/dev/null
+fi
+# The reference app's npm packages, at the versions in its package-lock.json:
+# installing them fills the npm cache (~/.npm), from which the test's own
+# `npm ci --prefer-offline` installs without the network. Redone only when
+# the lock file changes.
+next_app="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/node-dashboard"
+next_stamp="$next_app/node_modules/.installed-from-lock"
+if ! cmp -s "$next_app/package-lock.json" "$next_stamp"; then
+  echo "installing the Next.js reference app's npm packages"
+  (cd "$next_app" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+  cp "$next_app/package-lock.json" "$next_stamp"
+fi

@@ -697,7 +697,7 @@ fn writable_dirs_are_writable_for_the_app_user_and_nothing_else_is() {
         (
             "node-dashboard",
             vec![],
-            vec![".next/cache"],
+            vec![".next/cache", ".next/server/route-cache"],
             "1000",
             "node:node",
         ),

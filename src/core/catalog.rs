@@ -80,6 +80,14 @@ pub fn always(_: &Profile) -> bool {
 pub fn node(p: &Profile) -> bool {
     p.service.runtime == Runtime::Node
 }
+/// A Next.js app: its profile keeps Next's build output (`.next/...`) writable.
+pub fn nextjs(p: &Profile) -> bool {
+    node(p)
+        && p.service
+            .writable_dirs
+            .iter()
+            .any(|d| d.starts_with(".next/"))
+}
 pub fn fastapi(p: &Profile) -> bool {
     p.service.runtime == Runtime::Fastapi
 }
@@ -167,6 +175,7 @@ pub const CATALOG: &[Entry] = &[
     file("src/webhooks/ringcentral-webhook.cjs.tera", "src/webhooks/ringcentral-webhook.cjs", ringcentral_node),
     file("app/webhooks/ringcentral_webhook.py.tera", "app/webhooks/ringcentral_webhook.py", ringcentral_fastapi),
     file("src/metrics.cjs.tera", "src/metrics.cjs", node),
+    file("src/middleware.js.tera", "src/middleware.js", nextjs),
     file("app/metrics.py.tera", "app/metrics.py", fastapi),
     // AWS
     file("infra/terraform/README.md.tera", "infra/terraform/README.md", always),
