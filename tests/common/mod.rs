@@ -231,3 +231,4 @@ pub fn run_json(cmd: &mut std::process::Command) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
 pub mod hooks;
+pub mod redis_acl;
