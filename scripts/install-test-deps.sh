@@ -76,7 +76,7 @@ if ! cmp -s "$HOOKS_DEPS_DIR/package-lock.json" "$HOOKS_NODE/package-lock.json";
   cp "$HOOKS_DEPS_DIR/package.json" "$HOOKS_DEPS_DIR/package-lock.json" "$HOOKS_NODE/"
   (cd "$HOOKS_NODE" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
 fi
-HOOKS_PY=(twilio==9.8.0 fastapi==0.116.1 uvicorn==0.35.0 celery==5.5.3 redis==6.4.0)
+HOOKS_PY=(twilio==9.13.0 fastapi==0.116.1 uvicorn==0.35.0 celery==5.5.3 redis==6.4.0)
 hooks_stamp="$VENV_DIR/hooks-py/.installed"
 if [ ! -f "$hooks_stamp" ] || [ "$(cat "$hooks_stamp")" != "${HOOKS_PY[*]}" ]; then
   echo "installing webhook/queue test packages (PyPI) into $VENV_DIR/hooks-py"

@@ -533,6 +533,33 @@ for c in spec["cases"]:
 print(json.dumps(out))
 "#;
 
+/// Signs with a SharedKey, as twilio-python's RequestValidator checks
+/// webhooks that carry X-Twilio-Webhooks-Signature-Settings (twilio-node
+/// has no SharedKey support to sign with).
+const PY_SHARED_KEY_SIGNER: &str = r#"
+import json, sys
+from twilio.request_validator import RequestValidator, get_signature_algorithm
+spec = json.load(open(sys.argv[1]))
+v = RequestValidator(spec["shared_key"])
+algorithm = get_signature_algorithm(spec["settings"])
+assert algorithm == "HMAC_SHA256", algorithm
+out = []
+for c in spec["cases"]:
+    if "json" in c:
+        url = c["url"] + ("&" if "?" in c["url"] else "?") + "bodySHA256=" + v.compute_hash(c["json"])
+        sig = v.compute_signature(url, {}, algorithm=algorithm)
+        assert v.validate(url, c["json"], sig, algorithm=algorithm), url
+    else:
+        url = c["url"]
+        sig = v.compute_signature(url, c["form"], algorithm=algorithm)
+        assert v.validate(url, c["form"], sig, algorithm=algorithm), url
+    out.append({"url": url, "signature": sig})
+print(json.dumps(out))
+"#;
+
+const SHARED_KEY: &str = "sk-secret-7c1d0e9f8a2b3c4d5e6f";
+const SHARED_KEY_SETTINGS: &str = "key=webhooks_sharedkey_0123456789abcdef,algorithm=HMAC_SHA256";
+
 const TWILIO_TOKEN: &str = "4f2c9a1be07d43e8a5c6b1f0d9e8a7c6";
 const FORM_BODY: &str = "CallSid=CA1234567890abcdef1234567890abcdef&From=%2B14155550100&To=%2B14155550199&CallStatus=ringing&CallerName=Zo%C3%AB+Caf%C3%A9";
 const JSON_BODY: &str = r#"{"CallSid":"CA1234567890abcdef1234567890abcdef","CallStatus":"ringing","CallerName":"Zoë Café"}"#;
@@ -685,6 +712,80 @@ fn check_twilio_through(edge: &common::hooks::Edge, webhook: &str, what: &str) -
     sent
 }
 
+/// SharedKey-signed webhooks (HMAC-SHA256, twilio-python) through `edge`:
+/// genuine -> 200; tampered body, a settings header naming another
+/// algorithm, or none (so the auth token is tried) -> 403.
+fn check_shared_key_through(edge: &common::hooks::Edge, webhook: &str, what: &str) -> usize {
+    let cases = twilio_cases(webhook);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = serde_json::json!({
+        "shared_key": SHARED_KEY,
+        "settings": SHARED_KEY_SETTINGS,
+        "cases": cases.iter().map(|c| {
+            let url = format!("https://{}{}", common::DOMAIN, c.path);
+            if c.json {
+                serde_json::json!({"url": url, "json": JSON_BODY})
+            } else {
+                serde_json::json!({"url": url, "form": form_params()})
+            }
+        }).collect::<Vec<_>>(),
+    });
+    let spec_file = dir.path().join("cases.json");
+    std::fs::write(&spec_file, spec.to_string()).unwrap();
+    let py = dir.path().join("sign.py");
+    std::fs::write(&py, PY_SHARED_KEY_SIGNER).unwrap();
+    let signed = run_json(
+        Command::new(common::hooks::python())
+            .arg(&py)
+            .arg(&spec_file),
+    );
+    let mut sent = 0;
+    for (case, s) in cases.iter().zip(signed.as_array().unwrap()) {
+        let url = s["url"].as_str().unwrap();
+        let signature = s["signature"].as_str().unwrap();
+        let path = url
+            .strip_prefix(&format!("https://{}", common::DOMAIN))
+            .unwrap();
+        let (ctype, body) = if case.json {
+            ("application/json", JSON_BODY)
+        } else {
+            ("application/x-www-form-urlencoded", FORM_BODY)
+        };
+        let send = |settings: Option<&str>, body: &str| {
+            let mut headers = vec![("Content-Type", ctype), ("X-Twilio-Signature", signature)];
+            if let Some(v) = settings {
+                headers.push(("X-Twilio-Webhooks-Signature-Settings", v));
+            }
+            edge.request("POST", path, &headers, body.as_bytes())
+        };
+        let tag = format!("{what}, SharedKey, {}", case.name);
+        let genuine = send(Some(SHARED_KEY_SETTINGS), body);
+        assert_eq!(genuine.status, 200, "{tag}: genuine: {}", genuine.body);
+        assert!(genuine.body.contains("handled"), "{tag}: {}", genuine.body);
+        let tampered = body.replace("ringing", "completed");
+        assert_eq!(
+            send(Some(SHARED_KEY_SETTINGS), &tampered).status,
+            403,
+            "{tag}: tampered body"
+        );
+        let sha1 = SHARED_KEY_SETTINGS.replace("HMAC_SHA256", "HMAC_SHA1");
+        assert_eq!(
+            send(Some(&sha1), body).status,
+            403,
+            "{tag}: settings naming HMAC_SHA1"
+        );
+        let unknown = SHARED_KEY_SETTINGS.replace("HMAC_SHA256", "HMAC_SHA512");
+        assert_eq!(
+            send(Some(&unknown), body).status,
+            403,
+            "{tag}: an unknown algorithm"
+        );
+        assert_eq!(send(None, body).status, 403, "{tag}: no settings header");
+        sent += 5;
+    }
+    sent
+}
+
 #[test]
 fn twilio_sdk_signed_webhooks_through_nginx_into_express() {
     let run = init_preset("twilio-voice");
@@ -715,11 +816,13 @@ fn twilio_sdk_signed_webhooks_through_nginx_into_express() {
             .current_dir(run.path())
             .env("PORT", port.to_string())
             .env("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
+            .env("TWILIO_WEBHOOK_SHARED_KEY", SHARED_KEY)
             .env("PUBLIC_BASE_URL", format!("https://{}", common::DOMAIN));
         cmd
     });
     let sent = check_twilio_through(&edge, webhook, "express");
     assert_eq!(sent, 40);
+    assert_eq!(check_shared_key_through(&edge, webhook, "express"), 20);
 }
 
 /// Write a FastAPI app made of the module's documented usage (with a
@@ -792,10 +895,14 @@ fn twilio_sdk_signed_webhooks_through_nginx_into_fastapi() {
             "async def incoming_call(request: Request): return {\"handled\": True}",
         )],
         &extra,
-        &[("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)],
+        &[
+            ("TWILIO_AUTH_TOKEN", TWILIO_TOKEN),
+            ("TWILIO_WEBHOOK_SHARED_KEY", SHARED_KEY),
+        ],
     );
     let sent = check_twilio_through(&edge, webhook, "fastapi");
     assert_eq!(sent, 40);
+    assert_eq!(check_shared_key_through(&edge, webhook, "fastapi"), 20);
 }
 
 const RC_TOKEN: &str = "vt-5d1e9c7a3b";
