@@ -91,3 +91,25 @@ if ! cmp -s "$next_app/package-lock.json" "$next_stamp"; then
   (cd "$next_app" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
   cp "$next_app/package-lock.json" "$next_stamp"
 fi
+
+# --- Webhook and queue proofs (tests/webhooks.rs, tests/queues.rs) ---------
+# The official twilio SDKs (npm and PyPI) sign webhooks that go through the
+# generated nginx into small Express and FastAPI apps wired as the generated
+# modules' docs say; Bull, BullMQ and Celery move jobs through a Redis that
+# runs the generated ACL. npm packages come from the committed lock file.
+HOOKS_DEPS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/queue-and-webhook-deps"
+HOOKS_NODE="$VENV_DIR/hooks-node"
+if ! cmp -s "$HOOKS_DEPS_DIR/package-lock.json" "$HOOKS_NODE/package-lock.json"; then
+  echo "installing webhook/queue test packages (npm) into $HOOKS_NODE"
+  mkdir -p "$HOOKS_NODE"
+  cp "$HOOKS_DEPS_DIR/package.json" "$HOOKS_DEPS_DIR/package-lock.json" "$HOOKS_NODE/"
+  (cd "$HOOKS_NODE" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
+HOOKS_PY=(twilio==9.13.0 fastapi==0.116.1 uvicorn==0.35.0 celery==5.5.3 redis==6.4.0)
+hooks_stamp="$VENV_DIR/hooks-py/.installed"
+if [ ! -f "$hooks_stamp" ] || [ "$(cat "$hooks_stamp")" != "${HOOKS_PY[*]}" ]; then
+  echo "installing webhook/queue test packages (PyPI) into $VENV_DIR/hooks-py"
+  python3 -m venv "$VENV_DIR/hooks-py"
+  "$VENV_DIR/hooks-py/bin/pip" install -q --disable-pip-version-check "${HOOKS_PY[@]}"
+  printf '%s' "${HOOKS_PY[*]}" >"$hooks_stamp"
+fi

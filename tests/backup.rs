@@ -698,6 +698,11 @@ fn redis_with_generated_acl(
     (server, port, password)
 }
 
+/// The app user's password, from the secrets redis_with_generated_acl made.
+fn app_password(work: &Path) -> String {
+    std::fs::read_to_string(work.join("secrets/redis_app_password")).unwrap()
+}
+
 fn start_redis(dir: &Path, extra: &[String], password: Option<&str>) -> (Server, u16) {
     let port = free_port();
     let mut cmd = Command::new(require_tool("redis-server"));
@@ -772,11 +777,19 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
         load.push_str(
             "RPUSH bull:calls:wait job-1 job-2 job-3\nHSET call:1 from +15550100 status done\n",
         );
+        // Data goes in as the app's ACL user: the default user (backups,
+        // metrics) has no key access.
         let mut cli = Command::new(require_tool("redis-cli"));
-        cli.args(["--no-auth-warning", "-p", &port.to_string()])
-            .env("REDISCLI_AUTH", &password)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null());
+        cli.args([
+            "--no-auth-warning",
+            "--user",
+            "app",
+            "-p",
+            &port.to_string(),
+        ])
+        .env("REDISCLI_AUTH", app_password(work.path()))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
         let mut child = cli.spawn().unwrap();
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), load.as_bytes()).unwrap();
         drop(child.stdin.take());
@@ -1050,8 +1063,18 @@ fn latest_verifies_every_kind_the_profile_backs_up_and_fails_on_any_gap() {
         .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
         .env("BACKUP_METRICS_DIR", work.path());
     run_ok(&mut backup);
-    let (_redis, port, password) = redis_with_generated_acl(root, work.path(), "redis", &[]);
-    redis_cli(port, Some(&password), &["SET", "job:1", "queued"]);
+    let (_redis, port, _password) = redis_with_generated_acl(root, work.path(), "redis", &[]);
+    let mut set = Command::new(require_tool("redis-cli"));
+    set.args([
+        "--no-auth-warning",
+        "--user",
+        "app",
+        "-p",
+        &port.to_string(),
+    ])
+    .args(["SET", "job:1", "queued"])
+    .env("REDISCLI_AUTH", app_password(work.path()));
+    assert_eq!(run_ok(&mut set).trim(), "OK");
     run_ok(
         script(root, "backup-redis.sh")
             .arg(&dest)

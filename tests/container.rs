@@ -211,7 +211,7 @@ fn the_celery_health_check_runs_through_the_entrypoint_in_dev_and_production() {
         env.insert("HOSTNAME".into(), "c0ffee123456".into());
         let out = sh(&script, &env, run.path());
         assert!(
-            out.contains("REDIS_URL=redis://:pw-redis_password@redis:6379/0"),
+            out.contains("REDIS_URL=redis://worker:pw-redis_worker_password@redis:6379/0"),
             "{file}: celery gets the REDIS_URL the entrypoint builds:\n{out}"
         );
         assert!(
@@ -280,8 +280,12 @@ fn dev_containers_ignore_host_database_and_redis_urls_from_dot_env() {
                 assert!(out.contains(&want), "{preset}/{service}:\n{out}");
             }
             if p.redis.enabled {
+                // Each logs in as its own ACL user.
+                let user = if service == "worker" { "worker" } else { "app" };
                 assert!(
-                    out.contains("REDIS_URL=redis://:pw-redis_password@redis:6379/0"),
+                    out.contains(&format!(
+                        "REDIS_URL=redis://{user}:pw-redis_{user}_password@redis:6379/0"
+                    )),
                     "{preset}/{service}:\n{out}"
                 );
             }
@@ -320,7 +324,7 @@ fn env_example_shows_host_urls_commented_and_without_secrets() {
         }
         if p.redis.enabled {
             assert!(
-                env.contains("# REDIS_URL=redis://:<password>@127.0.0.1:6379/0"),
+                env.contains("# REDIS_URL=redis://app:<password>@127.0.0.1:6379/0"),
                 "{preset}:\n{env}"
             );
         }
