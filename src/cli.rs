@@ -49,6 +49,8 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Score an existing repository against the production-readiness checklist
     Audit(AuditArgs),
+    /// Show what init would propose for a repository (preset, answers, evidence); writes nothing
+    Detect(DetectArgs),
     /// Print shell completions (bash, zsh, fish) or the man page
     Completions(CompletionsArgs),
 }
@@ -165,6 +167,16 @@ pub struct AuditArgs {
     /// Exit 1 when the score (0-100) is below N
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub min_score: u8,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Repository to read
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -45,6 +45,7 @@ pub fn run(cli: &Cli) -> Result<i32, Error> {
         Command::Presets(a) => presets_cmd::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Detect(a) => detect::command::run(a),
         Command::Completions(a) => completions::run(a),
     }
 }

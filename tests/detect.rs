@@ -128,17 +128,17 @@ fn specific_evidence_strings() {
     let d = detect::detect(&fixture("node-dashboard"));
     assert_eq!(
         d.runtime_version.unwrap().evidence,
-        "node 22 — engines.node in package.json"
+        "node 22 — engines.node in package.json:4"
     );
     assert_eq!(
         d.framework.unwrap().evidence,
-        "next — dependencies in package.json"
+        "next — next in dependencies of package.json:12"
     );
 
     let d = detect::detect(&fixture("fastapi-three-tier"));
     assert_eq!(
         d.runtime_version.unwrap().evidence,
-        "python 3.12 — requires-python in pyproject.toml"
+        "python 3.12 — requires-python in pyproject.toml:4"
     );
     assert!(d
         .redis
@@ -168,11 +168,11 @@ fn requirements_txt_and_python_version_file() {
     );
     assert_eq!(
         d.postgres.as_ref().unwrap().evidence,
-        "postgres — psycopg in requirements.txt"
+        "postgres — psycopg in requirements.txt:3"
     );
     assert_eq!(
         d.redis.as_ref().unwrap().evidence,
-        "redis as a cache — redis in requirements.txt"
+        "redis as a cache — redis in requirements.txt:4"
     );
     assert_eq!(d.voice.as_ref().unwrap().value, VoiceProvider::Twilio);
     assert!(d.worker.is_none());
