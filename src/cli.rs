@@ -47,7 +47,8 @@ pub enum Command {
     Presets(PresetsArgs),
     /// Run the real validators found on PATH over the generated files
     Verify(VerifyArgs),
-    /// Score an existing repository against the production-readiness checklist
+    /// Score an existing repository against the production-readiness checklist;
+    /// exits 1 on any gap unless --exit-zero
     Audit(AuditArgs),
     /// Show what init would propose for a repository (preset, answers, evidence); writes nothing
     Detect(DetectArgs),
@@ -164,9 +165,13 @@ pub struct AuditArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
-    /// Exit 1 when the score (0-100) is below N
+    /// Exit 1 when the score (0-100) is below N (even with --exit-zero)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub min_score: u8,
+    /// Exit 0 although checks found gaps (by default any gap exits 1);
+    /// --min-score still applies
+    #[arg(long)]
+    pub exit_zero: bool,
 }
 
 #[derive(Debug, Args)]

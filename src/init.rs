@@ -31,7 +31,11 @@ pub fn run(args: &InitArgs) -> Result<i32, Error> {
     let profile = if args.yes {
         let proposal = crate::detect::command::Proposal::for_dir(&args.dir);
         if preset.is_none() {
-            preset = proposal.preset.as_ref().map(|c| Preset::find(c.name)).transpose()?;
+            preset = proposal
+                .preset
+                .as_ref()
+                .map(|c| Preset::find(c.name))
+                .transpose()?;
         }
         let mut base: Vec<_> = preset.iter().map(|p| p.layer()).collect();
         base.push(proposal.layer());

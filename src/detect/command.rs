@@ -121,7 +121,9 @@ fn render_text(p: &Proposal) -> String {
             a.key,
             a.value.to_string(),
             format!("{:?}", a.confidence).to_ascii_lowercase(),
-            a.evidence.split_once(" — ").map_or(a.evidence.as_str(), |(_, o)| o)
+            a.evidence
+                .split_once(" — ")
+                .map_or(a.evidence.as_str(), |(_, o)| o)
         ));
     }
     for d in &p.dropped {
@@ -135,7 +137,9 @@ fn render_text(p: &Proposal) -> String {
     }
     out.push_str(&format!(
         "{}\n",
-        ui::hint("`shipready init --yes --set edge.domain=…` writes this; `shipready init` asks first.")
+        ui::hint(
+            "`shipready init --yes --set edge.domain=…` writes this; `shipready init` asks first."
+        )
     ));
     out
 }

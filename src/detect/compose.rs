@@ -76,10 +76,7 @@ impl Service {
     /// Environment as (key, value) pairs, from a list or a mapping.
     pub fn environment(&self) -> Vec<(String, String)> {
         match self.get("environment") {
-            Some(Value::Mapping(m)) => m
-                .iter()
-                .map(|(k, v)| (scalar(k), scalar(v)))
-                .collect(),
+            Some(Value::Mapping(m)) => m.iter().map(|(k, v)| (scalar(k), scalar(v))).collect(),
             Some(Value::Sequence(s)) => s
                 .iter()
                 .filter_map(|v| v.as_str())
@@ -220,7 +217,9 @@ fn service_line(text: &str, name: &str) -> usize {
             let t = t.trim_end();
             if t == format!("{name}:")
                 || t.starts_with(&format!("{name}:"))
-                    && t[name.len() + 1..].trim_start().starts_with(['{', '&', '#'])
+                    && t[name.len() + 1..]
+                        .trim_start()
+                        .starts_with(['{', '&', '#'])
             {
                 return i + 1;
             }
@@ -314,10 +313,7 @@ mod tests {
     fn overrides_merge_and_quotes_parse() {
         let base = "services:\n  app:\n    build: .\n    restart: \"no\"\n  cache:\n    image: 'redis:7'\n";
         let over = "services:\n  app:\n    read_only: true\n";
-        let p = projects(&[
-            ("compose.yaml", base),
-            ("compose.override.yaml", over),
-        ]);
+        let p = projects(&[("compose.yaml", base), ("compose.override.yaml", over)]);
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].services.len(), 2);
         assert_eq!(p[0].services[1].image(), Some("redis:7"));
@@ -328,7 +324,10 @@ mod tests {
 
     #[test]
     fn ports() {
-        assert_eq!(short_port("127.0.0.1:5432:5432"), ("127.0.0.1".into(), "5432".into()));
+        assert_eq!(
+            short_port("127.0.0.1:5432:5432"),
+            ("127.0.0.1".into(), "5432".into())
+        );
         assert_eq!(short_port("6379:6379"), (String::new(), "6379".into()));
         assert_eq!(short_port("[::1]:80:80/tcp"), ("::1".into(), "80".into()));
     }

@@ -14,8 +14,19 @@ use super::python::PyProject;
 
 /// Folders a service commonly lives in when it is not at the root.
 const CONVENTIONAL: &[&str] = &[
-    "backend", "server", "api", "app", "web", "frontend", "client", "project", "service", "src",
-    "services/*", "apps/*", "packages/*",
+    "backend",
+    "server",
+    "api",
+    "app",
+    "web",
+    "frontend",
+    "client",
+    "project",
+    "service",
+    "src",
+    "services/*",
+    "apps/*",
+    "packages/*",
 ];
 
 /// Directories never worth reading, even without a .gitignore.

@@ -103,22 +103,28 @@ impl Detection {
         answer!("service.runtime", self.runtime, |v: &Runtime| string(
             &v.to_string()
         ));
-        answer!("service.runtime_version", self.runtime_version, |v: &String| {
-            string(v)
-        });
+        answer!(
+            "service.runtime_version",
+            self.runtime_version,
+            |v: &String| { string(v) }
+        );
         answer!("service.port", self.port, |v: &u16| toml::Value::Integer(
             i64::from(*v)
         ));
         answer!("service.start_command", self.start_command, |v: &Vec<
             String,
-        >| list(v));
+        >| list(
+            v
+        ));
         answer!("postgres.enabled", self.postgres, |v: &bool| {
             toml::Value::Boolean(*v)
         });
         if self.postgres.as_ref().is_some_and(|p| p.value) {
-            answer!("postgres.migrate_command", self.migrate_command, |v: &Vec<
-                String,
-            >| list(v));
+            answer!(
+                "postgres.migrate_command",
+                self.migrate_command,
+                |v: &Vec<String>| list(v)
+            );
         }
         if let Some(r) = &self.redis {
             push(

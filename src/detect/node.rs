@@ -93,9 +93,10 @@ impl NodePackage {
     pub fn workspaces(&self, root: &std::path::Path) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         let ws = self.json.get("workspaces");
-        let list = ws
-            .and_then(|w| w.as_array())
-            .or_else(|| ws.and_then(|w| w.get("packages")).and_then(|p| p.as_array()));
+        let list = ws.and_then(|w| w.as_array()).or_else(|| {
+            ws.and_then(|w| w.get("packages"))
+                .and_then(|p| p.as_array())
+        });
         if let Some(list) = list {
             out.extend(list.iter().filter_map(|v| v.as_str()).map(str::to_string));
         }

@@ -120,7 +120,9 @@ fn image_is(s: &ComposeService, names: &[&str]) -> bool {
     s.image().is_some_and(|i| {
         let repo = i.split('@').next().unwrap_or(i);
         let repo = repo.rsplit_once(':').map_or(repo, |(r, _)| r);
-        let repo = repo.trim_start_matches("docker.io/").trim_start_matches("library/");
+        let repo = repo
+            .trim_start_matches("docker.io/")
+            .trim_start_matches("library/");
         names.contains(&repo)
     })
 }
@@ -227,13 +229,10 @@ pub fn detect(dir: &Path) -> Detection {
 
     // Runtime version.
     if let Some(Chosen::Node(p)) = &chosen {
-        let engines = [Some(*p), root_node]
-            .into_iter()
-            .flatten()
-            .find_map(|p| {
-                let spec = p.str_at(&["engines", "node"])?;
-                node_major(spec).map(|v| (v, p.manifest.at("\"node\"")))
-            });
+        let engines = [Some(*p), root_node].into_iter().flatten().find_map(|p| {
+            let spec = p.str_at(&["engines", "node"])?;
+            node_major(spec).map(|v| (v, p.manifest.at("\"node\"")))
+        });
         if let Some((v, file)) = engines {
             d.runtime_version = found(v.clone(), format!("node {v} — engines.node in {file}"));
         } else {
@@ -350,9 +349,12 @@ pub fn detect(dir: &Path) -> Detection {
         let cmd = p
             .str_at(&["scripts", "worker"])
             .or_else(|| p.str_at(&["scripts", "start:worker"]))?;
-        words(cmd)
-            .filter(|w| w[0] == "node")
-            .map(|w| (w, format!("scripts.worker in {}", p.manifest.at("\"worker"))))
+        words(cmd).filter(|w| w[0] == "node").map(|w| {
+            (
+                w,
+                format!("scripts.worker in {}", p.manifest.at("\"worker")),
+            )
+        })
     });
     let compose_worker = l.services().find_map(|s| {
         let cmd = s.command();
@@ -380,7 +382,9 @@ pub fn detect(dir: &Path) -> Detection {
     } else {
         None
     };
-    let redis_image = l.services().find(|s| image_is(s, &["redis", "bitnami/redis", "valkey/valkey"]));
+    let redis_image = l
+        .services()
+        .find(|s| image_is(s, &["redis", "bitnami/redis", "valkey/valkey"]));
     if let Some(q) = &queue {
         d.redis = if d.postgres.is_none() {
             found(
@@ -448,7 +452,11 @@ pub fn detect(dir: &Path) -> Detection {
         if let Some(e) = node_dep("socket.io") {
             d.websocket_path = found("/socket.io/".to_string(), format!("/socket.io/ — {e}"));
         } else if let Some(e) = node_dep("ws").or_else(|| node_dep("express-ws")) {
-            let path = if d.voice.as_ref().is_some_and(|v| v.value == VoiceProvider::Twilio) {
+            let path = if d
+                .voice
+                .as_ref()
+                .is_some_and(|v| v.value == VoiceProvider::Twilio)
+            {
                 "/media"
             } else {
                 "/ws"
@@ -475,7 +483,9 @@ pub fn detect(dir: &Path) -> Detection {
     if node {
         let schema = prisma_provider.as_ref().map(|(_, f)| f.clone());
         if let Some(origin) = node_dep("prisma").or(schema) {
-            let w = ["npx", "prisma", "migrate", "deploy"].map(String::from).to_vec();
+            let w = ["npx", "prisma", "migrate", "deploy"]
+                .map(String::from)
+                .to_vec();
             d.migrate_command = found(w, format!("npx prisma migrate deploy — {origin}"));
         }
     } else if python {
@@ -492,21 +502,30 @@ pub fn detect(dir: &Path) -> Detection {
             Some(Chosen::Python(p)) => p.manifest_rel(),
             None => unreachable!(),
         };
-        let more = if l.compose.is_empty() { "" } else { ", compose" };
+        let more = if l.compose.is_empty() {
+            ""
+        } else {
+            ", compose"
+        };
         let absent = |what: &str| format!("no — no {what} in {searched}{more} or the workspace");
         if d.postgres.is_none() {
-            d.absent.push(Absent::new("postgres.enabled", absent("Postgres client")));
+            d.absent
+                .push(Absent::new("postgres.enabled", absent("Postgres client")));
         }
         if d.redis.is_none() {
-            d.absent.push(Absent::new("redis.enabled", absent("Redis client")));
+            d.absent
+                .push(Absent::new("redis.enabled", absent("Redis client")));
         }
         if d.worker.is_none() {
-            d.absent.push(Absent::new("worker.enabled", absent("queue library")));
+            d.absent
+                .push(Absent::new("worker.enabled", absent("queue library")));
         }
         if d.voice.is_none() {
             d.absent.push(Absent::new(
                 "voice.provider",
-                format!("none — no Twilio or RingCentral SDK in {searched}, nor TwiML in its source"),
+                format!(
+                    "none — no Twilio or RingCentral SDK in {searched}, nor TwiML in its source"
+                ),
             ));
         }
     }
@@ -515,25 +534,24 @@ pub fn detect(dir: &Path) -> Detection {
 
 /// Start command and port: Procfile, package scripts, Dockerfile, compose,
 /// .env.example, in that order.
-fn start_and_port(
-    l: &Layout,
-    d: &mut Detection,
-    nodes: &[&NodePackage],
-    service_dir: &str,
-) {
+fn start_and_port(l: &Layout, d: &mut Detection, nodes: &[&NodePackage], service_dir: &str) {
     let in_service = |rel: &str| {
         let parent = rel.rsplit_once('/').map_or("", |(p, _)| p);
         parent == service_dir || parent.is_empty()
     };
     for f in l.procfiles.iter().filter(|f| in_service(&f.rel)) {
         for (i, line) in f.text.lines().enumerate() {
-            let Some(cmd) = line.strip_prefix("web:") else { continue };
+            let Some(cmd) = line.strip_prefix("web:") else {
+                continue;
+            };
             if let Some(w) = words(cmd.trim()) {
                 if let Some(p) = port_in(&w) {
                     d.port = found(p, format!("{p} — the web command in {}:{}", f.rel, i + 1));
                 }
-                d.start_command =
-                    found(w.clone(), format!("{} — web in {}:{}", w.join(" "), f.rel, i + 1));
+                d.start_command = found(
+                    w.clone(),
+                    format!("{} — web in {}:{}", w.join(" "), f.rel, i + 1),
+                );
             }
         }
         if d.start_command.is_some() {
@@ -541,14 +559,24 @@ fn start_and_port(
         }
     }
     if let (Some(p), None) = (nodes.first(), &d.start_command) {
-        let start = p.str_at(&["scripts", "start"]).and_then(words).filter(|w| w[0] == "node");
+        let start = p
+            .str_at(&["scripts", "start"])
+            .and_then(words)
+            .filter(|w| w[0] == "node");
         if let Some(w) = start {
             d.start_command = found(
                 w.clone(),
-                format!("{} — scripts.start in {}", w.join(" "), p.manifest.at("\"start\"")),
+                format!(
+                    "{} — scripts.start in {}",
+                    w.join(" "),
+                    p.manifest.at("\"start\"")
+                ),
             );
         } else if let Some(main) = p.str_at(&["main"]) {
-            let w = vec!["node".to_string(), main.trim_start_matches("./").to_string()];
+            let w = vec![
+                "node".to_string(),
+                main.trim_start_matches("./").to_string(),
+            ];
             d.start_command = found(
                 w.clone(),
                 format!("{} — main in {}", w.join(" "), p.manifest.at("\"main\"")),
@@ -600,6 +628,9 @@ fn prisma_provider(root: &Path, pkg_dir: &str) -> Option<(String, String)> {
     block[..end].lines().find_map(|l| {
         let l = l.trim();
         let rest = l.strip_prefix("provider")?.trim_start().strip_prefix('=')?;
-        Some((rest.trim().trim_matches('"').to_string(), schema.rel.clone()))
+        Some((
+            rest.trim().trim_matches('"').to_string(),
+            schema.rel.clone(),
+        ))
     })
 }
