@@ -203,3 +203,125 @@ fn broken_manifests_are_skipped_not_fatal() {
     let d = detect::detect(dir.path());
     assert_eq!(d.runtime, None);
 }
+
+// ---------------------------------------------------------------------------
+// The fixture corpus (tests/fixtures/repos/<name>/, expectations beside it
+// in <name>.expected.toml): repository layouts modelled on real public
+// projects — monorepos, workspaces, Traefik or Caddy in front, Terraform
+// only, TwiML without the SDK, Redis as pub/sub.
+
+use shipready::audit;
+use shipready::detect::command::Proposal;
+
+fn repos() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/repos")
+}
+
+fn corpus() -> Vec<(String, PathBuf, toml::Table)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(repos()).unwrap() {
+        let path = e.unwrap().path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let expected = repos().join(format!("{name}.expected.toml"));
+        let text = std::fs::read_to_string(&expected)
+            .unwrap_or_else(|e| panic!("{name}: no {}: {e}", expected.display()));
+        out.push((name, path, text.parse().unwrap()));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn ids(t: &toml::Table, key: &str) -> Vec<String> {
+    t.get(key)
+        .and_then(|v| v.as_array())
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_corpus_is_detected_and_audited_as_its_expectations_say() {
+    let corpus = corpus();
+    assert!(corpus.len() >= 12, "only {} fixture repositories", corpus.len());
+    let known = audit::check_ids();
+    let mut right = 0;
+    let mut detect_misses = Vec::new();
+    let (mut true_pass, mut false_pass, mut present) = (0usize, 0usize, 0usize);
+    let mut audit_misses = Vec::new();
+    for (name, dir, expected) in &corpus {
+        // Detection: the preset and every expected answer.
+        let want = expected["detect"].as_table().unwrap();
+        let p = Proposal::for_dir(dir);
+        let preset = p.preset.as_ref().map_or("none", |c| c.name);
+        let mut wrong: Vec<String> = Vec::new();
+        if preset != want["preset"].as_str().unwrap() {
+            wrong.push(format!("preset {preset}, expected {}", want["preset"]));
+        }
+        for (key, value) in want["answers"].as_table().unwrap() {
+            match p.answers.iter().find(|a| a.key == key) {
+                Some(a) if a.value == *value => {}
+                Some(a) => wrong.push(format!("{key} = {} ({}), expected {value}", a.value, a.evidence)),
+                None => wrong.push(format!("{key} not detected, expected {value}")),
+            }
+        }
+        if wrong.is_empty() {
+            right += 1;
+        } else {
+            detect_misses.push(format!("{name}: {}", wrong.join("; ")));
+        }
+
+        // Audit: what the repository really has, lacks, or cannot have.
+        let want = expected["audit"].as_table().unwrap();
+        let report = audit::audit(dir).unwrap();
+        let status = |id: &str| {
+            assert!(known.contains(&id), "{name}: unknown check {id}");
+            report
+                .categories
+                .iter()
+                .flat_map(|c| &c.checks)
+                .find(|c| c.id == id)
+                .map(|c| (c.status, c.detail.clone()))
+                .unwrap()
+        };
+        for id in ids(want, "present") {
+            present += 1;
+            match status(&id) {
+                (audit::Status::Pass, _) => true_pass += 1,
+                (s, d) => audit_misses.push(format!("{name}: {id} is present but {s:?}: {d}")),
+            }
+        }
+        for id in ids(want, "absent") {
+            if let (audit::Status::Pass, d) = status(&id) {
+                false_pass += 1;
+                audit_misses.push(format!("{name}: {id} is absent but passed: {d}"));
+            }
+        }
+        for id in ids(want, "not_applicable") {
+            match status(&id) {
+                (audit::Status::NotApplicable, _) => {}
+                (s, d) => audit_misses.push(format!("{name}: {id} does not apply but {s:?}: {d}")),
+            }
+        }
+    }
+    let n = corpus.len();
+    let detection = right as f64 / n as f64;
+    let precision = true_pass as f64 / (true_pass + false_pass).max(1) as f64;
+    let recall = true_pass as f64 / present.max(1) as f64;
+    println!(
+        "corpus of {n}: detection right on {right} ({:.0}%); audit pass precision {:.1}% ({true_pass}/{}), recall {:.1}% ({true_pass}/{present})",
+        detection * 100.0,
+        precision * 100.0,
+        true_pass + false_pass,
+        recall * 100.0
+    );
+    for m in detect_misses.iter().chain(&audit_misses) {
+        println!("  {m}");
+    }
+    assert!(detection >= 0.90, "detection right on {right} of {n}:\n{}", detect_misses.join("\n"));
+    assert!(precision >= 0.97, "pass precision {precision:.3}:\n{}", audit_misses.join("\n"));
+    assert!(recall >= 0.95, "recall of present items {recall:.3}:\n{}", audit_misses.join("\n"));
+    let na_misses: Vec<&String> = audit_misses.iter().filter(|m| m.contains("does not apply")).collect();
+    assert!(na_misses.is_empty(), "{na_misses:#?}");
+}

@@ -142,11 +142,7 @@ pub fn pinned(ctx: &Ctx) -> Outcome {
 pub fn healthcheck(ctx: &Ctx) -> Outcome {
     let files = dockerfiles(ctx);
     if files.is_empty() {
-        if let (Some(_), Some(h)) = (
-            ecs(ctx),
-            ctx.repo
-                .first(is_tf, rx!(r#"healthCheck|^\s*health_check\s*\{"#)),
-        ) {
+        if let (Some(_), Some(h)) = (ecs(ctx), orchestrator_health(ctx)) {
             return pass(h, "ECS or the load balancer checks the container's health");
         }
         return gap("no Dockerfile");
@@ -162,12 +158,15 @@ pub fn healthcheck(ctx: &Ctx) -> Outcome {
             Some(e) => proof.push(e),
             None => {
                 // A compose health check on the service built from it also counts.
+                // So does ECS's or the load balancer's.
                 let built = ctx
                     .prod_services()
                     .into_iter()
-                    .find(|s| s.builds() && has_healthcheck(s));
+                    .find(|s| s.builds() && has_healthcheck(s))
+                    .map(|s| ev(&s.file, s.line, &format!("{}:", s.name)))
+                    .or_else(|| ecs(ctx).and_then(|_| orchestrator_health(ctx)));
                 match built {
-                    Some(s) => proof.push(ev(&s.file, s.line, &format!("{}:", s.name))),
+                    Some(e) => proof.push(e),
                     None => return gap(format!("{} has no HEALTHCHECK", f.path)),
                 }
             }
@@ -177,6 +176,12 @@ pub fn healthcheck(ctx: &Ctx) -> Outcome {
         proof,
         "the orchestrator can tell a hung process from a live one".into(),
     )
+}
+
+/// An ECS container health check or a load balancer target group's.
+fn orchestrator_health(ctx: &Ctx) -> Option<Evidence> {
+    ctx.repo
+        .first(is_tf, rx!(r#"healthCheck|^\s*health_check\s*\{"#))
 }
 
 fn has_healthcheck(s: &Service) -> bool {

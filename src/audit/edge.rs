@@ -83,8 +83,14 @@ pub fn tls_hsts(ctx: &Ctx) -> Outcome {
             .grep(is_edge, rx!(r"(?i)stsSeconds\s*[:=]\s*['\x22]?\d+")),
     );
     for e in &lines {
+        // The value can sit on the next line ({ key: ..., value: ... }).
+        let next = ctx
+            .repo
+            .get(&e.file)
+            .and_then(|f| f.text.lines().nth(e.line))
+            .unwrap_or("");
         let age: u64 = rx!(r"(?i)(max-age=|stsSeconds\s*[:=]\s*['\x22]?)(\d+)")
-            .captures(&e.text)
+            .captures(&format!("{} {next}", e.text))
             .and_then(|c| c[2].parse().ok())
             .unwrap_or(0);
         if age >= 15_552_000 {

@@ -289,7 +289,7 @@ pub const CATEGORIES: &[Category] = &[
                         ),
                         probe(
                             is_caddy,
-                            r"^\s*header\s+.*-Server\b",
+                            r"^\s*(header\s+)?-Server\b",
                             "Caddy drops the Server header",
                         ),
                         probe(
