@@ -334,3 +334,38 @@ fn every_preset_scores_full_marks() {
         failures.join("\n")
     );
 }
+
+/// The walker follows git's ignore rules and never enters node_modules:
+/// an ignored .env is not a finding, a committed one is, and nothing under
+/// node_modules is read.
+#[test]
+fn ignored_files_and_node_modules_are_never_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let w = |rel: &str, text: &str| {
+        let p = dir.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w(".gitignore", ".env\nlocal/\n");
+    w(".env", "DB_PASSWORD=hunter2\n");
+    w("local/.env.production", "API_KEY=abc123realvalue\n");
+    w("config/.env.production", "API_KEY=abc123realvalue\n");
+    w("node_modules/pkg/Dockerfile", "FROM node\n");
+    w("node_modules/pkg/.env", "TOKEN=abc123realvalue\n");
+    let (code, report) = audit_json(dir.path(), &[]);
+    assert_eq!(code, 1);
+    assert_eq!(status(&report, "secrets.store"), "gap");
+    assert_eq!(
+        evidence(&report, "secrets.store"),
+        ["config/.env.production:1"]
+    );
+    // The only Dockerfile is under node_modules: none was read.
+    assert_eq!(status(&report, "containers.pinned"), "gap");
+    assert!(evidence(&report, "containers.pinned").is_empty());
+    // The fix names the preset init would use, and exact files.
+    assert!(report["init"]["adds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| !f.as_str().unwrap().ends_with('/')));
+}

@@ -244,7 +244,11 @@ fn ids(t: &toml::Table, key: &str) -> Vec<String> {
 #[test]
 fn the_corpus_is_detected_and_audited_as_its_expectations_say() {
     let corpus = corpus();
-    assert!(corpus.len() >= 12, "only {} fixture repositories", corpus.len());
+    assert!(
+        corpus.len() >= 12,
+        "only {} fixture repositories",
+        corpus.len()
+    );
     let known = audit::check_ids();
     let mut right = 0;
     let mut detect_misses = Vec::new();
@@ -262,7 +266,10 @@ fn the_corpus_is_detected_and_audited_as_its_expectations_say() {
         for (key, value) in want["answers"].as_table().unwrap() {
             match p.answers.iter().find(|a| a.key == key) {
                 Some(a) if a.value == *value => {}
-                Some(a) => wrong.push(format!("{key} = {} ({}), expected {value}", a.value, a.evidence)),
+                Some(a) => wrong.push(format!(
+                    "{key} = {} ({}), expected {value}",
+                    a.value, a.evidence
+                )),
                 None => wrong.push(format!("{key} not detected, expected {value}")),
             }
         }
@@ -319,9 +326,124 @@ fn the_corpus_is_detected_and_audited_as_its_expectations_say() {
     for m in detect_misses.iter().chain(&audit_misses) {
         println!("  {m}");
     }
-    assert!(detection >= 0.90, "detection right on {right} of {n}:\n{}", detect_misses.join("\n"));
-    assert!(precision >= 0.97, "pass precision {precision:.3}:\n{}", audit_misses.join("\n"));
-    assert!(recall >= 0.95, "recall of present items {recall:.3}:\n{}", audit_misses.join("\n"));
-    let na_misses: Vec<&String> = audit_misses.iter().filter(|m| m.contains("does not apply")).collect();
+    assert!(
+        detection >= 0.90,
+        "detection right on {right} of {n}:\n{}",
+        detect_misses.join("\n")
+    );
+    assert!(
+        precision >= 0.97,
+        "pass precision {precision:.3}:\n{}",
+        audit_misses.join("\n")
+    );
+    assert!(
+        recall >= 0.95,
+        "recall of present items {recall:.3}:\n{}",
+        audit_misses.join("\n")
+    );
+    let na_misses: Vec<&String> = audit_misses
+        .iter()
+        .filter(|m| m.contains("does not apply"))
+        .collect();
     assert!(na_misses.is_empty(), "{na_misses:#?}");
+}
+
+// ---------------------------------------------------------------------------
+// `shipready detect` and `init --yes`.
+
+use common::Run;
+
+fn copy_fixture(name: &str) -> Run {
+    let run = Run::new();
+    common::copy_dir(&repos().join(name), run.path());
+    run
+}
+
+#[test]
+fn detect_prints_the_proposal_as_json() {
+    for name in ["npm-workspace", "twilio-twiml"] {
+        let out = Run::new()
+            .args([
+                "detect",
+                repos().join(name).to_str().unwrap(),
+                "--format",
+                "json",
+            ])
+            .expect(0);
+        insta::assert_snapshot!(
+            format!("detect_json_{}", name.replace('-', "_")),
+            out.stdout
+        );
+    }
+    let out = Run::new()
+        .args(["detect", "/nonexistent/shipready-detect"])
+        .run();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+#[test]
+fn init_yes_writes_what_detect_printed() {
+    for name in ["twilio-twiml", "npm-workspace", "fastapi-monorepo"] {
+        let run = copy_fixture(name);
+        let dir = run.path().to_str().unwrap().to_string();
+        let detected: serde_json::Value = serde_json::from_str(
+            &Run::new()
+                .args(["detect", &dir, "--format", "json"])
+                .expect(0)
+                .stdout,
+        )
+        .unwrap();
+        Run::new()
+            .args([
+                "init",
+                "--yes",
+                // The fixture has its own .env.example.
+                "--force",
+                "--dir",
+                &dir,
+                "--set",
+                &format!("edge.domain={}", common::DOMAIN),
+            ])
+            .expect(0);
+        let lock = shipready::lock::Lock::read(run.path())
+            .unwrap()
+            .expect("a lock");
+        assert_eq!(
+            lock.preset.as_deref(),
+            detected["preset"]["name"].as_str(),
+            "{name}"
+        );
+        let profile = serde_json::to_value(&lock.profile).unwrap();
+        let answers = detected["answers"].as_array().unwrap();
+        assert!(answers.len() >= 8, "{name}: {answers:?}");
+        for a in answers {
+            let key = a["key"].as_str().unwrap();
+            let written = key.split('.').fold(&profile, |v, k| &v[k]);
+            assert_eq!(*written, a["value"], "{name}: {key} ({})", a["evidence"]);
+        }
+    }
+}
+
+#[test]
+fn a_package_named_ringcentral_is_reported_as_itself() {
+    let d = detect::detect(&repos().join("ringcentral-sample"));
+    let voice = d.voice.unwrap();
+    assert_eq!(voice.value, VoiceProvider::Ringcentral);
+    assert_eq!(
+        voice.evidence,
+        "ringcentral — ringcentral in dependencies of package.json:5"
+    );
+}
+
+#[test]
+fn express_with_twilio_and_no_prisma_is_not_prisma_voice() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("package.json"),
+        r#"{"name":"calls","dependencies":{"express":"4.21.0","twilio":"5.3.0","pg":"8.13.0"}}"#,
+    )
+    .unwrap();
+    let d = detect::detect(dir.path());
+    assert_eq!(d.suggested_preset().unwrap().0, "twilio-voice");
+    assert_eq!(d.migrate_command, None);
 }

@@ -270,10 +270,8 @@ pub fn projects(files: &[(&str, &str)]) -> Vec<Project> {
             }
         }
     }
-    for j in 0..parsed.len() {
-        if !used[j] {
-            out.push(build(&parsed, &[j]));
-        }
+    for (j, _) in used.iter().enumerate().filter(|(_, u)| !**u) {
+        out.push(build(&parsed, &[j]));
     }
     out
 }

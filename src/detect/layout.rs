@@ -66,11 +66,11 @@ pub(crate) struct Layout {
 fn expand(root: &Path, pattern: &str) -> Vec<String> {
     let pattern = pattern.trim_start_matches("./").trim_end_matches('/');
     if !pattern.contains('*') {
-        return root
-            .join(pattern)
-            .is_dir()
-            .then(|| vec![pattern.to_string()])
-            .unwrap_or_default();
+        return if root.join(pattern).is_dir() {
+            vec![pattern.to_string()]
+        } else {
+            Vec::new()
+        };
     }
     let full = root.join(pattern).to_string_lossy().into_owned();
     let mut out: Vec<String> = glob::glob(&full)
