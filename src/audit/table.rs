@@ -108,7 +108,13 @@ pub fn run(check: &Check, ctx: &Ctx) -> Outcome {
     }
 }
 
-const EDGE: &[&str] = &["deploy/nginx/"];
+// The nginx files that carry each property (the site includes the snippets).
+const NGINX_TLS: &[&str] = &["deploy/nginx/conf.d/site.conf"];
+const NGINX_HEADERS: &[&str] = &[
+    "deploy/nginx/snippets/security-headers.conf",
+    "deploy/nginx/conf.d/site.conf",
+];
+const NGINX_MAIN: &[&str] = &["deploy/nginx/nginx.conf", "deploy/nginx/conf.d/site.conf"];
 const HELMET: &str = r#""helmet"\s*:"#;
 
 const fn check(
@@ -135,13 +141,13 @@ pub const CATEGORIES: &[Category] = &[
                 "tls.protocols",
                 "TLS 1.2 and 1.3 only",
                 Rule::Logic(edge::tls_protocols),
-                EDGE,
+                NGINX_TLS,
             ),
             check(
                 "tls.hsts",
                 "HSTS for at least 180 days",
                 Rule::Logic(edge::tls_hsts),
-                EDGE,
+                NGINX_HEADERS,
             ),
             check(
                 "tls.redirect",
@@ -171,7 +177,7 @@ pub const CATEGORIES: &[Category] = &[
                     ],
                     missing: "no redirect from HTTP to HTTPS",
                 },
-                EDGE,
+                NGINX_TLS,
             ),
         ],
     },
@@ -201,7 +207,7 @@ pub const CATEGORIES: &[Category] = &[
                     ],
                     missing: "X-Content-Type-Options is never set",
                 },
-                EDGE,
+                NGINX_HEADERS,
             ),
             check(
                 "headers.frame",
@@ -225,7 +231,7 @@ pub const CATEGORIES: &[Category] = &[
                     ],
                     missing: "X-Frame-Options or frame-ancestors is never set",
                 },
-                EDGE,
+                NGINX_HEADERS,
             ),
             check(
                 "headers.csp",
@@ -249,7 +255,7 @@ pub const CATEGORIES: &[Category] = &[
                     ],
                     missing: "Content-Security-Policy is never set",
                 },
-                EDGE,
+                NGINX_HEADERS,
             ),
             check(
                 "headers.referrer",
@@ -270,7 +276,7 @@ pub const CATEGORIES: &[Category] = &[
                     ],
                     missing: "Referrer-Policy is never set",
                 },
-                EDGE,
+                NGINX_HEADERS,
             ),
             check(
                 "headers.server_tokens",
@@ -300,7 +306,7 @@ pub const CATEGORIES: &[Category] = &[
                     ],
                     missing: "server_tokens off is not set",
                 },
-                EDGE,
+                NGINX_MAIN,
             ),
         ],
     },
@@ -312,7 +318,7 @@ pub const CATEGORIES: &[Category] = &[
                 "ratelimit.requests",
                 "Request rate limits applied",
                 Rule::Logic(edge::rl_requests),
-                EDGE,
+                NGINX_MAIN,
             ),
             check(
                 "ratelimit.body",
@@ -338,7 +344,7 @@ pub const CATEGORIES: &[Category] = &[
                     ],
                     missing: "no client_max_body_size",
                 },
-                EDGE,
+                NGINX_MAIN,
             ),
         ],
     },
@@ -349,7 +355,7 @@ pub const CATEGORIES: &[Category] = &[
             "cors.allowlist",
             "Explicit origin allow-list",
             Rule::Logic(edge::cors_allowlist),
-            &["deploy/nginx/", ".env.example"],
+            &["deploy/nginx/snippets/cors.conf", ".env.example"],
         )],
     },
     Category {

@@ -80,6 +80,10 @@ impl NodePackage {
         self.str_at(&["name"])
     }
 
+    pub fn has_workspaces(&self) -> bool {
+        self.json.get("workspaces").is_some()
+    }
+
     /// A package that runs a server (as opposed to a browser bundle or a library).
     pub fn is_server(&self) -> bool {
         SERVER_LIBS.iter().any(|l| self.has(l))

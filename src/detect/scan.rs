@@ -69,7 +69,7 @@ fn node_service(l: &Layout) -> Option<&NodePackage> {
             s -= 10;
         }
         // A workspace root with no dependencies of its own is not a service.
-        if p.dir.is_empty() && p.json.get("dependencies").is_none() && !p.workspaces_empty() {
+        if p.dir.is_empty() && p.json.get("dependencies").is_none() && p.has_workspaces() {
             s -= 20;
         }
         s
@@ -78,12 +78,6 @@ fn node_service(l: &Layout) -> Option<&NodePackage> {
         .iter()
         .filter(|p| score(p) > -10)
         .max_by_key(|p| (score(p), std::cmp::Reverse(p.dir.matches('/').count())))
-}
-
-impl NodePackage {
-    fn workspaces_empty(&self) -> bool {
-        self.json.get("workspaces").is_none()
-    }
 }
 
 fn first<T>(items: impl IntoIterator<Item = Option<T>>) -> Option<T> {
