@@ -139,13 +139,21 @@ fn is_js(p: &str) -> bool {
         .any(|e| p.ends_with(e))
 }
 
+/// Next.js config, where headers() writes `{ key: 'X-Frame-Options',
+/// value: 'DENY' }` over two lines: there a line is read with the next one.
+fn joins_lines(p: &str) -> bool {
+    file_name(p).starts_with("next.config.") && is_js(p)
+}
+
 /// Matching lines of `f`; comments are not configuration, so they are
-/// never evidence (except in Markdown, where `#` starts a heading). In
-/// JavaScript a line is read with the next one, for `{ key: 'X-Frame-Options',
-/// value: 'DENY' }` written over two lines (Next.js headers()).
+/// never evidence (except in Markdown, where `#` starts a heading).
 pub fn grep_file(f: &SourceFile, re: &Regex) -> Vec<Evidence> {
+    let js = joins_lines(&f.path);
+    // One search over the whole text rules most files out at once.
+    if !js && !multiline(re).is_match(&f.text) {
+        return Vec::new();
+    }
     let markdown = f.path.ends_with(".md");
-    let js = is_js(&f.path);
     let lines: Vec<&str> = f.text.lines().collect();
     let mut out = Vec::new();
     for (i, l) in lines.iter().enumerate() {
@@ -194,6 +202,20 @@ macro_rules! rx {
     }};
 }
 pub(crate) use rx;
+
+/// `re` with `^` and `$` at line ends, to search a whole file: it matches
+/// wherever `re` matches one of the file's lines (and maybe more).
+fn multiline(re: &Regex) -> &'static Regex {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: OnceLock<Mutex<HashMap<String, &'static Regex>>> = OnceLock::new();
+    let mut m = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .expect("the regex cache is never poisoned");
+    m.entry(re.as_str().to_string())
+        .or_insert_with(|| Box::leak(Box::new(self::re(&format!("(?m){}", re.as_str())))))
+}
 
 /// Regexes compiled once per distinct pattern string (the check table's).
 pub fn cached(pattern: &'static str) -> &'static Regex {

@@ -114,6 +114,9 @@ fn render_text(p: &Proposal) -> String {
     if let Some(dir) = &p.service_dir {
         out.push_str(&format!("{} {dir}/\n", ui::heading("Service in:")));
     }
+    if let Some(fw) = &p.framework {
+        out.push_str(&format!("{} {fw}\n", ui::heading("Framework:")));
+    }
     let width = p.answers.iter().map(|a| a.key.len()).max().unwrap_or(10);
     for a in &p.answers {
         out.push_str(&format!(

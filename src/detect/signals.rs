@@ -59,12 +59,15 @@ pub(crate) fn voice(root: &Path, sources: &[String]) -> Option<(VoiceProvider, S
     let res = compiled();
     for rel in sources {
         let Some(src) = read(root, rel) else { continue };
-        for (i, line) in src.text.lines().enumerate() {
-            for (sig, re) in VOICE_SIGNALS.iter().zip(res) {
-                if re.is_match(line) {
-                    return Some((sig.provider, format!("{} in {rel}:{}", sig.what, i + 1)));
-                }
-            }
+        // The earliest match in the file, searched over the whole text.
+        let hit = VOICE_SIGNALS
+            .iter()
+            .zip(res)
+            .filter_map(|(sig, re)| re.find(&src.text).map(|m| (m.start(), sig)))
+            .min_by_key(|(at, _)| *at);
+        if let Some((at, sig)) = hit {
+            let line = src.text[..at].matches('\n').count() + 1;
+            return Some((sig.provider, format!("{} in {rel}:{line}", sig.what)));
         }
     }
     None
