@@ -447,3 +447,20 @@ fn express_with_twilio_and_no_prisma_is_not_prisma_voice() {
     assert_eq!(d.suggested_preset().unwrap().0, "twilio-voice");
     assert_eq!(d.migrate_command, None);
 }
+
+/// What a detected service lacks is a "no" that beats the preset: a
+/// TwiML app without a database on the twilio-voice preset plans no RDS,
+/// Redis or worker.
+#[test]
+fn not_found_answers_default_to_no_over_the_preset() {
+    let d = detect::detect(&repos().join("twilio-twiml"));
+    assert!(d
+        .assignments()
+        .contains(&"postgres.enabled=false".to_string()));
+    let domain = Layer::from_assignments(&[format!("edge.domain={}", common::DOMAIN)]).unwrap();
+    let preset = Preset::find("twilio-voice").unwrap();
+    let p = Profile::from_layers(&[preset.layer(), d.layer(), domain]).unwrap();
+    assert!(!p.postgres.enabled && !p.redis.enabled && !p.worker.enabled);
+    assert_eq!(p.voice.provider, VoiceProvider::Twilio);
+    assert_eq!(p.service.name, "voice-agent");
+}
