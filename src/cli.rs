@@ -60,8 +60,11 @@ pub enum Command {
     Presets(PresetsArgs),
     /// Run the real validators found on PATH over the generated files
     Verify(VerifyArgs),
-    /// Score an existing repository against the production-readiness checklist
+    /// Score an existing repository against the production-readiness checklist;
+    /// exits 1 on any gap unless --exit-zero
     Audit(AuditArgs),
+    /// Show what init would propose for a repository (preset, answers, evidence); writes nothing
+    Detect(DetectArgs),
     /// Print shell completions (bash, zsh, fish) or the man page
     Completions(CompletionsArgs),
 }
@@ -175,9 +178,23 @@ pub struct AuditArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
-    /// Exit 1 when the score (0-100) is below N
+    /// Exit 1 when the score (0-100) is below N (even with --exit-zero)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub min_score: u8,
+    /// Exit 0 although checks found gaps (by default any gap exits 1);
+    /// --min-score still applies
+    #[arg(long)]
+    pub exit_zero: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Repository to read
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+    /// Output format
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -17,13 +17,12 @@ pub mod error;
 pub mod images;
 pub mod interactive;
 pub mod preset;
-pub mod presets_cmd;
 pub mod profile;
 pub mod ui;
 pub mod verify;
 
 use cli::{Cli, Command};
-use commands::{completions, diff, init, update};
+use commands::{completions, diff, init, presets, update};
 use error::Error;
 
 /// Run a parsed command line; the exit code on success.
@@ -32,9 +31,10 @@ pub fn run(cli: &Cli) -> Result<i32, Error> {
         Command::Init(a) => init::run(a),
         Command::Diff(a) => diff::run(a),
         Command::Update(a) => update::run(a),
-        Command::Presets(a) => presets_cmd::run(a),
+        Command::Presets(a) => presets::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Audit(a) => audit::run(a),
+        Command::Detect(a) => detect::command::run(a),
         Command::Completions(a) => completions::run(a),
     }
 }

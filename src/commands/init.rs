@@ -32,7 +32,23 @@ pub fn run(args: &InitArgs) -> Result<i32, Error> {
         answer_args.set = answers.sets;
         preset = answers.preset.as_deref().map(Preset::find).transpose()?;
     }
-    let profile = answers::resolve(preset.as_ref(), &answer_args)?;
+    // --yes takes what `shipready detect` proposes: its preset unless one
+    // is given, its answers above the preset's and below --values/--set.
+    let profile = if args.yes {
+        let proposal = crate::detect::command::Proposal::for_dir(&args.dir);
+        if preset.is_none() {
+            preset = proposal
+                .preset
+                .as_ref()
+                .map(|c| Preset::find(c.name))
+                .transpose()?;
+        }
+        let mut base: Vec<_> = preset.iter().map(|p| p.layer()).collect();
+        base.push(proposal.layer());
+        crate::profile::Profile::from_layers(&answers::layers(base, &answer_args)?)?
+    } else {
+        answers::resolve(preset.as_ref(), &answer_args)?
+    };
     let access = if args.dry_run {
         Access::Read
     } else {

@@ -5,4 +5,5 @@
 pub mod completions;
 pub mod diff;
 pub mod init;
+pub mod presets;
 pub mod update;

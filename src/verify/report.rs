@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 
 use super::{check_with, Finding, Outcome};
 use crate::cli::VerifyArgs;
-use crate::error::{exit, Error};
 use crate::core::lock::Lock;
+use crate::error::{exit, Error};
 use crate::ui;
 
 /// Files gone from disk named in the report; the rest are only counted.
