@@ -4,6 +4,7 @@
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
+bash scripts/check-prereqs.sh
 bash scripts/install-test-deps.sh
 TOOLS="${SHIPREADY_TOOLS:-$HOME/.cache/shipready-tools}"
 export PATH="$TOOLS/tools/bin:$TOOLS/bin:$PATH"

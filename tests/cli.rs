@@ -148,9 +148,14 @@ fn newline_and_quote_injection_into_yaml_is_rejected() {
 
 #[test]
 fn an_unknown_preset_is_rejected() {
+    // clap knows the preset names: it lists them, and suggests a near one.
     rejected(
         &common::init_args("nope", &[]),
-        &["unknown preset 'nope'", "shipready presets"],
+        &["invalid value 'nope'", "possible values", "twilio-voice"],
+    );
+    rejected(
+        &common::init_args("twilio-vocie", &[]),
+        &["a similar value exists: 'twilio-voice'"],
     );
 }
 

@@ -16,16 +16,21 @@ pub fn run(args: &PresetsArgs) -> Result<i32, Error> {
         None => {
             let presets = Preset::all();
             let width = presets.iter().map(|p| p.name.len()).max().unwrap_or(0);
+            // Names in a column, descriptions wrapped beside them at 80.
+            let indent = " ".repeat(width + 2);
             for p in &presets {
-                println!(
-                    "{}  {}",
-                    ui::heading(&format!("{:<width$}", p.name)),
-                    p.description
-                );
+                let name = format!("{:<width$}  ", p.name);
+                let text = wrap(&p.description, &name, &indent);
+                print!("{}", text.replacen(&name, &ui::heading(&name), 1));
             }
-            println!(
+            print!(
                 "{}",
-                ui::hint("Use one with `shipready init --preset NAME --set domain=your.domain`; `shipready presets show NAME` lists every key, its default and what it accepts.")
+                ui::hint(&wrap(
+                    "Use one with `shipready init --preset NAME --set domain=your.domain`; \
+                     `shipready presets show NAME` lists every key, its default and what it accepts.",
+                    "",
+                    ""
+                ))
             );
         }
         Some(PresetsAction::Show { name }) => print!("{}", show(&Preset::find(name)?)),
