@@ -1037,14 +1037,18 @@ fn redis_auth_token_is_alphanumeric() {
         else {
             continue;
         };
-        let password = block(&cache, "resource \"random_password\" \"redis_auth\" {");
+        let password = block(
+            &cache,
+            "data \"aws_secretsmanager_random_password\" \"redis_auth\" {",
+        );
         assert!(
-            password.contains("\n  special = false\n") && !password.contains("override_special"),
+            password.contains("\n  exclude_punctuation = true\n")
+                && password.contains("\n  include_space       = false\n"),
             "{preset} {sets:?}: {password}"
         );
         let length: u32 = password
             .lines()
-            .find_map(|l| l.trim().strip_prefix("length  = "))
+            .find_map(|l| l.trim().strip_prefix("password_length     = "))
             .unwrap()
             .parse()
             .unwrap();
