@@ -182,6 +182,7 @@ pub const CATALOG: &[Entry] = &[
     file("infra/terraform/ecs.tf.tera", "infra/terraform/ecs.tf", always),
     file("infra/terraform/sidecars.tf.tera", "infra/terraform/sidecars.tf", sidecars),
     file("infra/terraform/alb.tf.tera", "infra/terraform/alb.tf", always),
+    file("infra/terraform/alarms.tf.tera", "infra/terraform/alarms.tf", always),
     file("infra/terraform/backups.tf.tera", "infra/terraform/backups.tf", always),
     file("infra/terraform/github_oidc.tf.tera", "infra/terraform/github_oidc.tf", always),
     file("infra/terraform/outputs.tf.tera", "infra/terraform/outputs.tf", always),
