@@ -269,11 +269,7 @@ impl Emulator<'_> {
                     cmd.env_remove(k);
                 }
             }
-            for (k, v) in env
-                .iter()
-                .cloned()
-                .chain(env_map(get(step, "env")).into_iter())
-            {
+            for (k, v) in env.iter().cloned().chain(env_map(get(step, "env"))) {
                 let v = self.fill(&v);
                 cmd.env(k, v);
             }
