@@ -1037,14 +1037,18 @@ fn redis_auth_token_is_alphanumeric() {
         else {
             continue;
         };
-        let password = block(&cache, "resource \"random_password\" \"redis_auth\" {");
+        let password = block(
+            &cache,
+            "data \"aws_secretsmanager_random_password\" \"redis_auth\" {",
+        );
         assert!(
-            password.contains("\n  special = false\n") && !password.contains("override_special"),
+            password.contains("\n  exclude_punctuation = true\n")
+                && password.contains("\n  include_space       = false\n"),
             "{preset} {sets:?}: {password}"
         );
         let length: u32 = password
             .lines()
-            .find_map(|l| l.trim().strip_prefix("length  = "))
+            .find_map(|l| l.trim().strip_prefix("password_length     = "))
             .unwrap()
             .parse()
             .unwrap();
@@ -1094,4 +1098,73 @@ fn the_ecs_celery_health_check_goes_through_the_entrypoint() {
         check.contains("\"docker-entrypoint.sh celery -A "),
         "the check bypasses the entrypoint: {check}"
     );
+}
+
+/// /metrics is not reachable through the load balancer in any spelling:
+/// the WAF rule's pattern, after the rule's own transformations (percent-
+/// decoding, then lower case), matches every spelling of the path and
+/// nothing else the app serves. Python's `re` stands in for WAF's regex
+/// engine; the pattern uses only syntax both share.
+#[test]
+fn metrics_path_is_refused_at_the_edge_in_every_spelling() {
+    let run = common::init_preset("twilio-voice");
+    let alb = tf(&run, "alb.tf");
+    let rule = block(&alb, "  rule {\n    name     = \"metrics-not-public\"");
+    assert!(rule.contains("response_code = 404"), "{rule}");
+    let urldecode = rule.find("\"URL_DECODE\"").expect("percent-decoding");
+    let lowercase = rule.find("\"LOWERCASE\"").expect("case folding");
+    assert!(urldecode < lowercase, "{rule}");
+    let pattern = rule
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("regex_string = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_string();
+    let blocked = [
+        "/metrics",
+        "/metrics/",
+        "/Metrics",
+        "/METRICS/",
+        "/MeTrIcS",
+        "/%6detrics",
+        "/metrics/x",
+        "/%4D%45TRICS",
+    ];
+    let allowed = [
+        "/",
+        "/health",
+        "/ready",
+        "/metricsx",
+        "/api/metrics",
+        "/twilio/voice",
+    ];
+    let script = r#"
+import re, sys, urllib.parse
+pattern, paths = sys.argv[1], sys.argv[2:]
+for p in paths:
+    print(p, bool(re.search(pattern, urllib.parse.unquote(p).lower())))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &pattern])
+        .args(blocked.iter().chain(allowed.iter()))
+        .output()
+        .expect("python3 runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for line in text.lines() {
+        let (path, matched) = line.split_once(' ').unwrap();
+        assert_eq!(
+            matched == "True",
+            blocked.contains(&path),
+            "{path}: pattern {pattern}"
+        );
+    }
+    assert_eq!(text.lines().count(), blocked.len() + allowed.len());
+    // And the listener rule answers 404 for the common spellings itself.
+    let listener = block(
+        &alb,
+        "resource \"aws_lb_listener_rule\" \"metrics_not_public\" {",
+    );
+    assert!(listener.contains("status_code  = \"404\""), "{listener}");
+    assert!(listener.contains("\"/metrics/*\""), "{listener}");
 }

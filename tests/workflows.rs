@@ -1134,8 +1134,12 @@ fn terraform_plans_on_pull_requests_and_applies_in_order() {
                 job(&doc, &format!("apply-{e}")).unwrap_or_else(|| panic!("{preset}: apply-{e}"));
             assert_eq!(env_name(j).as_deref(), Some(e.as_str()));
             assert!(str_of(j, "if").unwrap().contains("!= 'pull_request'"));
+            // The applied plan is the one made (and shown) before the gate.
+            assert_eq!(needs(j), vec![format!("plan-{e}")]);
+            let p = job(&doc, &format!("plan-{e}")).unwrap_or_else(|| panic!("{preset}: plan-{e}"));
+            assert!(run_scripts(p).contains("-out=tfplan"));
             if i > 0 {
-                assert!(needs(j).contains(&format!("apply-{}", envs[i - 1])));
+                assert!(needs(p).contains(&format!("apply-{}", envs[i - 1])));
             }
             let conc = get(j, "concurrency").unwrap();
             assert!(str_of(conc, "group").unwrap().ends_with(e.as_str()));

@@ -191,9 +191,11 @@ pub const CATALOG: &[Entry] = &[
     file("infra/terraform/ecs.tf.tera", "infra/terraform/ecs.tf", always),
     file("infra/terraform/sidecars.tf.tera", "infra/terraform/sidecars.tf", sidecars),
     file("infra/terraform/alb.tf.tera", "infra/terraform/alb.tf", always),
+    file("infra/terraform/alarms.tf.tera", "infra/terraform/alarms.tf", always),
     file("infra/terraform/backups.tf.tera", "infra/terraform/backups.tf", always),
     file("infra/terraform/github_oidc.tf.tera", "infra/terraform/github_oidc.tf", always),
     file("infra/terraform/outputs.tf.tera", "infra/terraform/outputs.tf", always),
+    file("infra/terraform/tests/plan.tftest.hcl.tera", "infra/terraform/tests/plan.tftest.hcl", always),
     per_env("infra/terraform/environments/{env}.tfvars.tera", "infra/terraform/environments/{env}.tfvars", always),
     per_env("infra/terraform/environments/{env}.s3.tfbackend.tera", "infra/terraform/environments/{env}.s3.tfbackend", always),
     // CI/CD

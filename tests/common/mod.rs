@@ -234,3 +234,4 @@ pub fn run_json(cmd: &mut std::process::Command) -> serde_json::Value {
 }
 pub mod hooks;
 pub mod redis_acl;
+pub mod terraform;
