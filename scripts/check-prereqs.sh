@@ -28,6 +28,10 @@ fi
 if ! command -v terraform >/dev/null 2>&1; then
   problems+=("terraform is not installed and no package registry here carries it: install Terraform 1.11 from HashiCorp's release archive and put it on PATH")
 fi
+mirror="${SHIPREADY_TF_MIRROR:-/opt/tf-plugins}"
+if ! find "$mirror" -name 'terraform-provider-aws_v5.100.0*' -type f 2>/dev/null | grep -q .; then
+  problems+=("no local Terraform provider mirror with hashicorp/aws 5.100.0 at $mirror (set SHIPREADY_TF_MIRROR to one; make one where the registry is reachable with: terraform providers mirror DIR)")
+fi
 command -v git >/dev/null 2>&1 || problems+=("git is missing: apt-get install git")
 
 if [ "${#problems[@]}" -gt 0 ]; then
