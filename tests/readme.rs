@@ -70,7 +70,11 @@ fn the_quick_start_works_from_a_clean_clone() {
         .arg(&clone)
         .output()
         .unwrap();
-    assert!(git.status.success(), "{}", String::from_utf8_lossy(&git.stderr));
+    assert!(
+        git.status.success(),
+        "{}",
+        String::from_utf8_lossy(&git.stderr)
+    );
 
     // Builds land beside the suite's own, so a second run reuses them; the
     // release profile is lighter (no whole-program optimisation) only to
@@ -120,7 +124,12 @@ fn the_quick_start_works_from_a_clean_clone() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    for f in ["Dockerfile", "compose.prod.yaml", "shipready.toml", "docs/RUNBOOK.md"] {
+    for f in [
+        "Dockerfile",
+        "compose.prod.yaml",
+        "shipready.toml",
+        "docs/RUNBOOK.md",
+    ] {
         assert!(app.join(f).is_file(), "{f} written");
     }
     assert_eq!(
@@ -147,7 +156,14 @@ fn no_command_panics_into_a_closed_pipe() {
         &["audit", fixture, "--format", "json"],
         &["detect", fixture],
         &["diff", "--format", "json"],
-        &["init", "--preset", "twilio-voice", "--set", "domain=voice.example.com", "--dry-run"],
+        &[
+            "init",
+            "--preset",
+            "twilio-voice",
+            "--set",
+            "domain=voice.example.com",
+            "--dry-run",
+        ],
     ];
     // Drift for diff to print.
     std::fs::write(run.path().join("compose.yaml"), "# edited\n".repeat(5000)).unwrap();

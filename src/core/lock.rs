@@ -125,19 +125,6 @@ impl Lock {
                 ),
             });
         }
-        let foreign: Vec<&str> = lock
-            .files
-            .keys()
-            .map(String::as_str)
-            .filter(|p| !catalog::can_produce(p))
-            .collect();
-        if !foreign.is_empty() {
-            return Err(damaged(format!(
-                "it lists files shipready never generates: {}. shipready will not manage, \
-                 replace or delete them.",
-                foreign.join(", ")
-            )));
-        }
         for (p, f) in &lock.files {
             let hex = f.sha256.len() == 64 && f.sha256.bytes().all(|b| b.is_ascii_hexdigit());
             if !hex || f.mode_bits().is_none() {
@@ -154,6 +141,31 @@ impl Lock {
             }
         }
         Ok(lock)
+    }
+
+    /// Refuse a lock that names files the catalog cannot produce: shipready
+    /// will not manage, replace or delete them. Checked after the template
+    /// version, so a lock from a newer shipready (whose catalog has more
+    /// files) gets the "install a newer shipready" message instead.
+    pub fn check_paths(&self, dir: &Path) -> Result<(), Error> {
+        let foreign: Vec<&str> = self
+            .files
+            .keys()
+            .map(String::as_str)
+            .filter(|p| !catalog::can_produce(p))
+            .collect();
+        if foreign.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Lock {
+            path: Lock::path(dir),
+            message: format!(
+                "it lists files shipready never generates: {}. shipready will not manage, \
+                 replace or delete them.\nThe lock file is damaged. Restore it from version \
+                 control (git checkout -- {LOCK_FILE} {STATE_DIR}).",
+                foreign.join(", ")
+            ),
+        })
     }
 
     /// The last render of `path`: from `.shipready/base/` (or a schema 1

@@ -45,6 +45,7 @@ impl Project {
             .transpose()?;
         if let Some(lock) = &lock {
             require_templates(lock, templates.version(), dir)?;
+            lock.check_paths(dir)?;
         }
         Ok(Project {
             dir: dir.to_path_buf(),
