@@ -29,6 +29,10 @@ const MUST_PASS: &[(&str, &str)] = &[
     ("yamllint", ".github/workflows/loadtest.yml"),
     ("actionlint", ".github/workflows/loadtest.yml"),
     ("zizmor", ".github/workflows/loadtest.yml"),
+    // Run here once for the whole suite; tests/terraform.rs checks the rest.
+    ("terraform-fmt", "infra/terraform"),
+    ("hcl-parse", "infra/terraform"),
+    ("checkov", "infra/terraform"),
 ];
 
 /// How many checks verify should run on a generated tree: every target of
