@@ -19,7 +19,7 @@ use serde_norway::Value;
 use shipready::verify::edge::{nginx_sandbox, NginxPorts};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The unprivileged user the app runs as (the image's `node` is uid 1000,
@@ -188,26 +188,6 @@ fn chmod(path: &Path, mode: &str) {
     run_ok(Command::new("chmod").args(["-R", mode]).arg(path), "chmod");
 }
 
-/// A process stopped by its own pid: TERM first (nginx's master takes its
-/// workers down), KILL if it is still there.
-struct Stopped(Child);
-impl Drop for Stopped {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Status and body of one request through curl (`extra` are curl flags).
 fn curl(extra: &[&str], url: &str, resolve: Option<u16>) -> (u16, String) {
     let mut cmd = Command::new(require_tool("curl"));
@@ -234,7 +214,7 @@ fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 struct App {
     port: u16,
     log: PathBuf,
-    _process: Stopped,
+    _process: common::Server,
 }
 
 fn start_app(generated: &Run, built: &Path, root: &Path, scratch: &Path) -> App {
@@ -316,7 +296,7 @@ fn start_app(generated: &Run, built: &Path, root: &Path, scratch: &Path) -> App 
         .stderr(out)
         .spawn()
         .unwrap();
-    let process = Stopped(child);
+    let process = common::Server(child);
     let health = format!("http://127.0.0.1:{port}/api/health");
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -379,7 +359,7 @@ fn next_app_hydrates_behind_the_edge_with_csp_websocket_isr_and_private_metrics(
         upstream: app.port,
     };
     let sandbox = nginx_sandbox(generated.path(), ports).unwrap();
-    let _nginx = Stopped(
+    let _nginx = common::Server(
         Command::new(require_tool("nginx"))
             .args(sandbox.args())
             .args(["-g", "daemon off;"])

@@ -12,7 +12,7 @@ use shipready::verify::edge::{
 use shipready::verify::Outcome;
 use std::collections::BTreeMap;
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const CORS_ORIGIN: &str = "https://app.example.com";
@@ -161,26 +161,6 @@ h = exact(held, 2)
 echo = exact(held, h[1] & 0x7F).decode() if len(h) == 2 else None
 print(json.dumps({"first": first, "codes": codes, "echo": echo}))
 "#;
-
-/// nginx in the foreground, stopped by its own pid (TERM, so the master
-/// takes its workers down; KILL if it does not exit).
-struct Nginx(Child);
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn wait_for_port(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -646,7 +626,7 @@ struct Live {
     run: Run,
     sandbox: NginxSandbox,
     ports: NginxPorts,
-    _nginx: Nginx,
+    _nginx: common::Server,
     _upstream: common::Server,
 }
 
@@ -679,7 +659,7 @@ impl Live {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let nginx = Nginx(child);
+        let nginx = common::Server(child);
         wait_for_port(ports.https, "nginx");
         wait_for_port(ports.http, "nginx");
         Live {

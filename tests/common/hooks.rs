@@ -59,31 +59,12 @@ pub fn wait_for_port(port: u16, what: &str, child: &mut Child) {
     }
 }
 
-/// nginx in the foreground, stopped by its own pid (TERM, then KILL).
-pub struct Nginx(Child);
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The project's generated nginx (sandboxed on loopback ports) with a real
 /// app behind it.
 pub struct Edge {
     pub ports: NginxPorts,
     pub sandbox: NginxSandbox,
-    _nginx: Nginx,
+    _nginx: Server,
     _app: Server,
 }
 
@@ -130,7 +111,7 @@ impl Edge {
         Edge {
             ports,
             sandbox,
-            _nginx: Nginx(nginx),
+            _nginx: Server(nginx),
             _app: app,
         }
     }

@@ -209,11 +209,24 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A child process killed (by its own pid) when dropped.
+/// A child process stopped by its own pid when dropped: TERM first (so
+/// nginx's master takes its workers down, and a server flushes), KILL if it
+/// is still there after five seconds.
 pub struct Server(pub std::process::Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
+        use std::time::{Duration, Instant};
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
