@@ -4,32 +4,8 @@
 
 mod common;
 
-use common::{init_preset, presets, require_tool, Run};
+use common::{init_preset, presets, require_tool};
 use shipready::verify::edge::{redis_sandbox, RedisSandbox};
-
-/// Stops redis-server by its own pid when the test ends.
-struct Running(std::process::Child);
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn secrets(run: &Run) {
-    require_tool("openssl");
-    let out = std::process::Command::new(require_tool("bash"))
-        .arg(run.path().join("scripts/init-secrets.sh"))
-        .current_dir(run.path())
-        .output()
-        .expect("init-secrets.sh runs");
-    assert!(
-        out.status.success(),
-        "init-secrets.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(run.path().join("secrets/redis_users.acl").exists());
-}
 
 fn config(r: &RedisSandbox, key: &str) -> String {
     let out = r.cli(&["CONFIG", "GET", key]).unwrap();
@@ -46,7 +22,8 @@ fn redis_starts_from_the_generated_config_for_every_preset() {
     for preset in presets() {
         let run = init_preset(&preset);
         let conf = run.read("deploy/redis/redis.conf");
-        secrets(&run);
+        common::redis_acl::init_secrets(&run);
+        assert!(run.path().join("secrets/redis_users.acl").exists());
         let lock = run.read("shipready.toml");
         let role = ["cache", "queue", "primary"]
             .into_iter()
@@ -72,7 +49,7 @@ fn redis_starts_from_the_generated_config_for_every_preset() {
             sandbox.password, password,
             "{preset}: uses the project's password"
         );
-        let _server = Running(sandbox.start().unwrap_or_else(|e| panic!("{preset}: {e}")));
+        let _server = common::Server(sandbox.start().unwrap_or_else(|e| panic!("{preset}: {e}")));
 
         assert_eq!(config(&sandbox, "appendonly"), "yes", "{preset}");
         assert_eq!(config(&sandbox, "appendfsync"), "everysec", "{preset}");
