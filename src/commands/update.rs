@@ -415,31 +415,19 @@ mod tests {
         let v1 = lines(5);
         let v2 = v1.replace("line 3\n", "line 3 template\n");
         let mine = v1.replace("line 3\n", "line 3 mine\n");
-        let plan = Plan {
-            changes: vec![change(
-                "f",
-                FileState::Conflicting,
-                Some(&v2),
-                Some(&mine),
-                Some(&v1),
-            )],
+        let step_of = |state, disk: &str| {
+            let plan = Plan {
+                changes: vec![change("f", state, Some(&v2), Some(disk), Some(&v1))],
+            };
+            steps(&plan, "1.1.0").remove(0)
         };
-        let s = steps(&plan, "1.1.0");
-        assert_eq!(s[0].action, Action::Conflict);
-        let written = s[0].contents.clone().unwrap();
+        let s = step_of(FileState::Conflicting, &mine);
+        assert_eq!(s.action, Action::Conflict);
+        let written = s.contents.clone().unwrap();
         assert!(written.contains("line 3 mine\n") && written.contains("line 3 template\n"));
         // Running again over the file with markers leaves it alone.
-        let plan = Plan {
-            changes: vec![change(
-                "f",
-                FileState::Unresolved,
-                Some(&v2),
-                Some(&written),
-                Some(&v1),
-            )],
-        };
-        let s = steps(&plan, "1.1.0");
-        assert_eq!(s[0].action, Action::Unresolved);
-        assert!(s[0].contents.is_none());
+        let s = step_of(FileState::Unresolved, &written);
+        assert_eq!(s.action, Action::Unresolved);
+        assert!(s.contents.is_none());
     }
 }
