@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use serde_norway::Value;
 
 use super::facts::{service_is, Ctx};
+use super::probe::Outcome;
 use super::report::Evidence;
-use super::table::Outcome;
 use super::walk::*;
 use super::{gap, pass};
 use crate::detect::compose::Service;

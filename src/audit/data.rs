@@ -2,7 +2,7 @@
 //! and restore tests, for whichever database the repository runs.
 
 use super::facts::Ctx;
-use super::table::Outcome;
+use super::probe::Outcome;
 use super::walk::*;
 use super::{gap, pass};
 use Outcome::{Gap, Na, Pass};

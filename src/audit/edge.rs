@@ -2,8 +2,8 @@
 //! (nginx, Traefik, Caddy, a load balancer, or the app).
 
 use super::facts::Ctx;
+use super::probe::{first_probe, Outcome, Probe};
 use super::report::Evidence;
-use super::table::{first_probe, Outcome, Probe};
 use super::walk::*;
 use super::{gap, node_dep, pass, py_dep};
 use Outcome::{Gap, Pass};

@@ -15,6 +15,7 @@ mod data;
 mod edge;
 mod facts;
 mod ops;
+mod probe;
 mod report;
 mod secrets;
 mod table;
@@ -28,7 +29,8 @@ pub use walk::{Repo, SourceFile};
 use crate::cli::{AuditArgs, Format};
 use crate::error::{exit, Error};
 use facts::Ctx;
-use table::{Outcome, CATEGORIES};
+use probe::Outcome;
+use table::CATEGORIES;
 
 pub fn run(args: &AuditArgs) -> Result<i32, Error> {
     if !args.dir.is_dir() {

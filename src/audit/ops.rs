@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 
 use super::facts::Ctx;
+use super::probe::Outcome;
 use super::report::Evidence;
-use super::table::Outcome;
 use super::walk::*;
 use super::{gap, pass};
 use Outcome::{Gap, Na, Pass};

@@ -3,8 +3,8 @@
 //! ignores, so every file seen here would be committed.
 
 use super::facts::Ctx;
+use super::probe::Outcome;
 use super::report::Evidence;
-use super::table::Outcome;
 use super::walk::*;
 use super::{gap, pass};
 use Outcome::{Gap, Na, Pass};

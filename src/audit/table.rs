@@ -6,24 +6,9 @@
 //! checklist in one table.
 
 use super::facts::Ctx;
-use super::report::Evidence;
+use super::probe::{first_probe, Outcome, Probe};
 use super::walk::*;
 use super::{containers, data, edge, ops, secrets};
-
-pub enum Outcome {
-    Pass(Vec<Evidence>, String),
-    Gap(Vec<Evidence>, String),
-    Na(String),
-}
-
-/// A line matching `pattern` in a file of `kind` proves the property,
-/// unless it also matches `unless`.
-pub struct Probe {
-    pub kind: fn(&str) -> bool,
-    pub pattern: &'static str,
-    pub unless: Option<&'static str>,
-    pub detail: &'static str,
-}
 
 const fn probe(kind: fn(&str) -> bool, pattern: &'static str, detail: &'static str) -> Probe {
     Probe {
@@ -78,18 +63,6 @@ pub struct Category {
     pub id: &'static str,
     pub title: &'static str,
     pub checks: &'static [Check],
-}
-
-/// The first matching probe as a pass.
-pub fn first_probe(ctx: &Ctx, probes: &[Probe]) -> Option<Outcome> {
-    probes.iter().find_map(|p| {
-        let unless = p.unless.map(cached);
-        ctx.repo
-            .grep(p.kind, cached(p.pattern))
-            .into_iter()
-            .find(|e| !unless.is_some_and(|u| u.is_match(&e.text)))
-            .map(|e| Outcome::Pass(vec![e], p.detail.to_string()))
-    })
 }
 
 pub fn run(check: &Check, ctx: &Ctx) -> Outcome {
