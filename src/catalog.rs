@@ -216,6 +216,11 @@ pub const CATALOG: &[Entry] = &[
         monitoring,
     ),
     file(
+        "monitoring/prometheus/rules/alerting.yml.tera",
+        "monitoring/prometheus/rules/alerting.yml",
+        monitoring,
+    ),
+    file(
         "monitoring/prometheus/rules/host.yml.tera",
         "monitoring/prometheus/rules/host.yml",
         monitoring,
@@ -241,6 +246,11 @@ pub const CATALOG: &[Entry] = &[
         monitoring,
     ),
     file(
+        "monitoring/prometheus/tests/alerting.test.yml.tera",
+        "monitoring/prometheus/tests/alerting.test.yml",
+        monitoring,
+    ),
+    file(
         "monitoring/prometheus/tests/host.test.yml.tera",
         "monitoring/prometheus/tests/host.test.yml",
         monitoring,
@@ -263,6 +273,11 @@ pub const CATALOG: &[Entry] = &[
     file(
         "monitoring/alertmanager/alertmanager.yml.tera",
         "monitoring/alertmanager/alertmanager.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/alertmanager/entrypoint.sh.tera",
+        "monitoring/alertmanager/entrypoint.sh",
         monitoring,
     ),
     file(

@@ -9,6 +9,8 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
+pub mod alerting;
+
 pub const DOMAIN: &str = "voice.example.com";
 
 /// Every preset name, read from the binary's own list.
