@@ -433,7 +433,9 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
                SELECT 'item-' || g, E'line one\\nline two\\ttab ' || g FROM generate_series(1, 2500) g;
              CREATE TABLE \"Order\" (id int PRIMARY KEY, item int REFERENCES items (id), placed timestamptz);
              INSERT INTO \"Order\" VALUES (1, 1, '2026-01-01T00:00:00Z'), (2, 2, NULL), (3, 2500, now());
-             CREATE TABLE empty_table (x int);",
+             CREATE TABLE empty_table (x int);
+             CREATE TABLE \"call log\" (id int, note text);
+             INSERT INTO \"call log\" VALUES (1, 'a'), (2, 'b');",
         );
         let before = pg_fingerprint(&pg, &db);
         assert!(before.starts_with("2500:"), "{before}");
@@ -481,7 +483,7 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
             .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
             .env("BACKUP_METRICS_DIR", &metrics);
         let out = run_ok(&mut backup);
-        assert!(out.contains("3 tables"), "{preset}: {out}");
+        assert!(out.contains("4 tables"), "{preset}: {out}");
         if tested >= 3 {
             // The header's promise: mode 700 directory, 600 dump, deleted.
             let seen = std::fs::read_to_string(&modes).unwrap();
@@ -540,11 +542,16 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
         let good = verify(&file);
         assert!(good.status.success(), "{preset}: {}", text(&good));
         assert!(
-            text(&good).contains("3 tables match the manifest"),
+            text(&good).contains("4 tables match the manifest"),
             "{preset}: not every table was checked:\n{}",
             text(&good)
         );
-        for table in ["public.items", "public.\"Order\"", "public.empty_table"] {
+        for table in [
+            "public.items",
+            "public.\"Order\"",
+            "public.empty_table",
+            "public.\"call log\"",
+        ] {
             assert!(
                 text(&good).contains(&format!("  ok    {table} ")),
                 "{preset}: {table} not checked:\n{}",
@@ -572,7 +579,7 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
         } else {
             assert!(out.status.success(), "{preset}: {}", text(&out));
             assert!(
-                text(&out).contains("3 tables match the manifest"),
+                text(&out).contains("4 tables match the manifest"),
                 "{}",
                 text(&out)
             );
@@ -595,7 +602,7 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
         let opened = work.path().join("opened");
         open_backup(&file, &keys, &opened);
         let manifest = std::fs::read_to_string(opened.join("manifest.tsv")).unwrap();
-        assert!(manifest.contains("\ntables\t3\n"), "{manifest}");
+        assert!(manifest.contains("\ntables\t4\n"), "{manifest}");
         let edited = manifest.replace("\tpublic.items\t2500\n", "\tpublic.items\t2501\n");
         assert_ne!(
             edited, manifest,
@@ -612,7 +619,7 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
             text(&out)
         );
         assert!(
-            text(&out).contains("1 of 3 tables differ"),
+            text(&out).contains("1 of 4 tables differ"),
             "{}",
             text(&out)
         );
@@ -1424,4 +1431,94 @@ fn uploads_use_the_buckets_key_unless_told_another() {
             ),
         }
     }
+}
+
+/// A BGSAVE that fails is reported as soon as Redis says so, not after the
+/// 600 s wait; a copy that fails leaves no `.partial` file, and a leftover
+/// of a killed run is removed by the next run's retention.
+#[test]
+fn redis_backup_reports_a_failed_save_at_once_and_leaves_no_partial_file() {
+    let keys = age_keys();
+    let run = init_preset("ringcentral-hold-hunter");
+    let root = run.path();
+    let work = tempfile::tempdir().unwrap();
+    let backup = |port: u16, dest: &Path| {
+        let mut cmd = script(root, "backup-redis.sh");
+        cmd.arg(dest)
+            .env("REDIS_PORT", port.to_string())
+            .env(
+                "REDIS_PASSWORD_FILE",
+                work.path().join("secrets/redis_password"),
+            )
+            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
+            .env("BACKUP_METRICS_DIR", work.path())
+            .env("REDIS_CHECK_RDB", require_tool("redis-check-rdb"))
+            .env("BACKUP_REDIS_TIMEOUT", "600");
+        cmd
+    };
+    let (_live, port, password) = redis_with_generated_acl(root, work.path(), "data", &[]);
+    redis_cli(port, Some(&password), &["SET", "k", "v"]);
+    let dest = work.path().join("backups");
+
+    // A leftover from a run killed mid-copy two days ago, and a copy that
+    // fails half-way (a full disk): a `cp` that writes a little and fails.
+    std::fs::create_dir_all(dest.join("redis")).unwrap();
+    let stale = dest.join("redis/.old-redis-20260101T000000Z.rdb.tar.age.partial");
+    std::fs::write(&stale, "half").unwrap();
+    run_ok(Command::new("touch").args(["-d", "2 days ago"]).arg(&stale));
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    write_exec(
+        &bin,
+        "cp",
+        "#!/bin/sh\nhead -c 10 \"$1\" >\"$2\"\necho 'cp: write error: No space left on device' >&2\nexit 1\n",
+    );
+    let out = backup(port, &dest)
+        .env("PATH", path_with(&bin))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a failed copy passed:\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("could not copy the backup"),
+        "{}",
+        text(&out)
+    );
+    let left: Vec<String> = std::fs::read_dir(dest.join("redis"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial") && !n.starts_with(".old-"))
+        .collect();
+    assert!(left.is_empty(), "the failed copy left {left:?}");
+
+    // A good run: the stale leftover goes with retention.
+    let out = run_ok(&mut backup(port, &dest));
+    assert!(out.contains("1 keys"), "{out}");
+    assert!(!stale.exists(), "retention kept {}", stale.display());
+    only_backup(&dest.join("redis"), ".rdb.tar.age");
+
+    // The data directory vanishes under Redis: every BGSAVE now fails.
+    std::fs::remove_dir_all(work.path().join("data")).unwrap();
+    let started = std::time::Instant::now();
+    let out = backup(port, &work.path().join("backups2"))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        !out.status.success(),
+        "a failed BGSAVE passed:\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("rdb_last_bgsave_status:err"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "the failed BGSAVE took {took:?} to report"
+    );
 }
