@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 pub mod alerting;
+pub mod postgres;
 
 pub const DOMAIN: &str = "voice.example.com";
 
