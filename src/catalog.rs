@@ -316,6 +316,11 @@ pub const CATALOG: &[Entry] = &[
         redis,
     ),
     script(
+        "scripts/restore-redis.sh.tera",
+        "scripts/restore-redis.sh",
+        redis,
+    ),
+    script(
         "scripts/verify-backup.sh.tera",
         "scripts/verify-backup.sh",
         backups,

@@ -1403,3 +1403,93 @@ fn redis_backup_reports_a_failed_save_at_once_and_leaves_no_partial_file() {
         "the failed BGSAVE took {took:?} to report"
     );
 }
+
+/// scripts/restore-redis.sh (the runbook's Redis restore as a script) puts
+/// a backup back into a Redis data directory that runs with an AOF: the
+/// Redis started afterwards, as production runs it, holds the backed-up
+/// keys and not the ones written later; the old data is kept aside.
+#[test]
+fn restore_redis_puts_a_backup_back_under_an_aof_redis() {
+    let keys = age_keys();
+    let run = init_preset("ringcentral-hold-hunter");
+    let root = run.path();
+    let work = tempfile::tempdir().unwrap();
+    let aof = ["--appendonly", "yes", "--appenddirname", "appendonlydir"];
+    let (live, port, password) = redis_with_generated_acl(root, work.path(), "data", &aof);
+    for i in 0..50 {
+        redis_cli(port, Some(&password), &["SET", &format!("k{i}"), "v"]);
+    }
+    let dest = work.path().join("backups");
+    let out = run_ok(
+        script(root, "backup-redis.sh")
+            .arg(&dest)
+            .env("REDIS_PORT", port.to_string())
+            .env(
+                "REDIS_PASSWORD_FILE",
+                work.path().join("secrets/redis_password"),
+            )
+            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
+            .env("BACKUP_METRICS_DIR", work.path())
+            .env("REDIS_CHECK_RDB", require_tool("redis-check-rdb")),
+    );
+    assert!(out.contains("50 keys"), "{out}");
+    redis_cli(
+        port,
+        Some(&password),
+        &["SET", "written-after-the-backup", "v"],
+    );
+    drop(live);
+
+    let backup = only_backup(&dest.join("redis"), ".rdb.tar.age");
+    let data = work.path().join("data");
+    let out = run_ok(
+        script(root, "restore-redis.sh")
+            .arg(&backup)
+            .env("BACKUP_AGE_IDENTITY", &keys.identity)
+            .env("REDIS_CHECK_RDB", require_tool("redis-check-rdb"))
+            .env("REDIS_DATA_DIR", &data)
+            .env("REDIS_RESTORE_PORT", free_port().to_string())
+            .env("COMPOSE", "true"),
+    );
+    assert!(out.contains("restored 50 keys"), "{out}");
+    let aside: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("aof-before-restore-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the old AOF is not kept aside: {aside:?}");
+
+    // Redis as production runs it: AOF on, the generated ACL.
+    let args: Vec<String> = [
+        "--aclfile".to_string(),
+        work.path()
+            .join("secrets/redis_users.acl")
+            .display()
+            .to_string(),
+    ]
+    .into_iter()
+    .chain(aof.iter().map(|a| a.to_string()))
+    .collect();
+    let (_prod, port) = start_redis(&data, &args, Some(&password));
+    assert_eq!(redis_cli(port, Some(&password), &["DBSIZE"]), "50");
+    assert_eq!(
+        redis_cli(
+            port,
+            Some(&password),
+            &["EXISTS", "written-after-the-backup"]
+        ),
+        "0"
+    );
+
+    // A damaged backup is refused before anything is stopped.
+    let bad = truncated(&backup, work.path());
+    let out = script(root, "restore-redis.sh")
+        .arg(&bad)
+        .env("BACKUP_AGE_IDENTITY", &keys.identity)
+        .env("REDIS_DATA_DIR", &data)
+        .env("COMPOSE", "false")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("does not decrypt"), "{}", text(&out));
+}
