@@ -338,6 +338,7 @@ pub const CATALOG: &[Entry] = &[
         scheduled_backups,
     ),
     file("docs/RUNBOOK.md.tera", "docs/RUNBOOK.md", always),
+    file("docs/ARCHITECTURE.md.tera", "docs/ARCHITECTURE.md", always),
     // Load testing (issue: loadtest)
     file(
         "loadtest/locustfile.py.tera",

@@ -295,3 +295,139 @@ fn the_runbooks_shell_blocks_run_or_name_what_they_need() {
         "{counts:?}"
     );
 }
+
+/// The Mermaid blocks of a Markdown file.
+fn mermaid_blocks(markdown: &str) -> Vec<String> {
+    markdown
+        .split("```mermaid\n")
+        .skip(1)
+        .map(|rest| rest.split("\n```").next().unwrap().to_string())
+        .collect()
+}
+
+/// The node id a Mermaid statement starts with, and the rest of it.
+fn leading_id(s: &str) -> (&str, &str) {
+    let end = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
+    (&s[..end], &s[end..])
+}
+
+/// Brackets outside quoted labels balance.
+fn balanced(s: &str) -> bool {
+    let mut stack = Vec::new();
+    let mut quoted = false;
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            _ if quoted => {}
+            '(' | '[' | '{' => stack.push(c),
+            ')' | ']' | '}' => {
+                let open = stack.pop();
+                let want = match c {
+                    ')' => '(',
+                    ']' => '[',
+                    _ => '{',
+                };
+                if open != Some(want) {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    stack.is_empty() && !quoted
+}
+
+/// A structural check of the flowcharts (no Mermaid renderer runs here: it
+/// needs a browser): a `flowchart` header, subgraphs closed, brackets and
+/// quotes balanced, every edge between declared nodes; and the diagram
+/// follows the profile.
+#[test]
+fn the_architecture_diagrams_are_well_formed_and_follow_the_profile() {
+    let mut statements = 0;
+    for preset in presets() {
+        let profile = profile_of(&preset);
+        let doc = init_preset(&preset).read("docs/ARCHITECTURE.md");
+        let blocks = mermaid_blocks(&doc);
+        assert_eq!(blocks.len(), 2, "{preset}: compose and AWS diagrams");
+        for block in &blocks {
+            let mut lines = block.lines().map(str::trim).filter(|l| !l.is_empty());
+            assert_eq!(lines.next(), Some("flowchart LR"), "{preset}:\n{block}");
+            let mut declared = std::collections::BTreeSet::new();
+            let mut edges = Vec::new();
+            let mut depth = 0usize;
+            for line in lines {
+                statements += 1;
+                assert!(balanced(line), "{preset}: unbalanced: {line}");
+                if line == "end" {
+                    depth = depth.checked_sub(1).expect("an `end` without a subgraph");
+                    continue;
+                }
+                let (line, subgraph) = match line.strip_prefix("subgraph ") {
+                    Some(rest) => (rest, true),
+                    None => (line, false),
+                };
+                depth += usize::from(subgraph);
+                let (id, rest) = leading_id(line);
+                assert!(!id.is_empty(), "{preset}: no id: {line}");
+                let rest = rest.trim_start();
+                if let Some(edge) = rest
+                    .strip_prefix("-->")
+                    .or_else(|| rest.strip_prefix("-.->"))
+                {
+                    let edge = edge.trim_start();
+                    let target = match edge.strip_prefix('|') {
+                        Some(labelled) => labelled.split_once('|').expect("closed label").1,
+                        None => edge,
+                    };
+                    let (to, decl) = leading_id(target.trim_start());
+                    if !decl.is_empty() {
+                        declared.insert(to.to_string());
+                    }
+                    edges.push((id.to_string(), to.to_string()));
+                } else {
+                    assert!(
+                        rest.starts_with('[') || rest.starts_with('(') || rest.is_empty(),
+                        "{preset}: not a node, edge or subgraph: {line}"
+                    );
+                    declared.insert(id.to_string());
+                }
+            }
+            assert_eq!(depth, 0, "{preset}: a subgraph is not closed");
+            assert!(!edges.is_empty(), "{preset}: no edges");
+            for (from, to) in &edges {
+                for id in [from, to] {
+                    assert!(declared.contains(id), "{preset}: edge to undeclared {id}");
+                }
+            }
+        }
+        let compose = &blocks[0];
+        assert_eq!(
+            compose.contains("postgres[("),
+            profile.postgres.enabled,
+            "{preset}"
+        );
+        assert_eq!(
+            compose.contains("redis[("),
+            profile.redis.enabled,
+            "{preset}"
+        );
+        assert_eq!(
+            compose.contains("worker["),
+            profile.worker.enabled,
+            "{preset}"
+        );
+        assert_eq!(
+            compose.contains("alertmanager -->|critical| pagerduty"),
+            profile.monitoring.enabled,
+            "{preset}"
+        );
+        assert_eq!(
+            blocks[1].contains("rds[("),
+            profile.postgres.enabled,
+            "{preset}"
+        );
+    }
+    eprintln!("mermaid statements checked: {statements}");
+}
