@@ -548,6 +548,10 @@ fn init_secrets_creates_the_monitoring_secrets() {
             "{f} is not listed for the operator to fill in:\n{stdout}"
         );
     }
+    assert!(
+        stdout.contains("Alertmanager refuses to start until"),
+        "{stdout}"
+    );
     let redis_pw = std::fs::read_to_string(dir.path().join("redis_password")).unwrap();
     let json = std::fs::read_to_string(dir.path().join("redis_exporter_passwords.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
