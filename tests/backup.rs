@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::postgres::Postgres;
 use common::{free_port, init_preset, presets, require_tool, Server, DOMAIN};
 use shipready::preset::Preset;
 use shipready::profile::{Layer, Profile, RedisRole};
@@ -275,126 +276,6 @@ fn scheduled_kinds(profile: &Profile) -> Vec<&'static str> {
     kinds
 }
 
-fn running_as_root() -> bool {
-    run_ok(Command::new("id").arg("-u")).trim() == "0"
-}
-
-// ---------------------------------------------------------------- Postgres
-
-/// A Postgres 15 cluster in a temp dir, on 127.0.0.1, password auth.
-/// initdb refuses to run as root, so when the tests are root the server runs
-/// as nobody (setpriv). Stopped with `pg_ctl stop` on drop.
-struct Postgres {
-    dir: TempDir,
-    port: u16,
-    password_file: PathBuf,
-}
-
-const PG_SUPERUSER: &str = "shipready";
-
-impl Postgres {
-    fn server_cmd(tool: &str) -> Command {
-        let path = require_tool(tool);
-        if running_as_root() {
-            let mut c = Command::new(require_tool("setpriv"));
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(path);
-            c
-        } else {
-            Command::new(path)
-        }
-    }
-
-    fn start() -> Postgres {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        let data = dir.path().join("data");
-        let run = dir.path().join("run");
-        for d in [&data, &run] {
-            std::fs::create_dir(d).unwrap();
-            if running_as_root() {
-                std::os::unix::fs::chown(d, Some(65534), Some(65534)).unwrap();
-            }
-            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
-        }
-        let password_file = dir.path().join("pgpass-plain");
-        std::fs::write(&password_file, "correct-horse-battery").unwrap();
-        std::fs::set_permissions(&password_file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let version = run_ok(Self::server_cmd("initdb").arg("--version"));
-        assert!(
-            version.contains(" 15."),
-            "the round trip uses Postgres 15, found {version}"
-        );
-        run_ok(
-            Self::server_cmd("initdb")
-                .arg("-D")
-                .arg(&data)
-                .args(["-U", PG_SUPERUSER, "-A", "scram-sha-256", "--no-sync"])
-                .arg(format!("--pwfile={}", password_file.display())),
-        );
-        let port = free_port();
-        run_ok(
-            Self::server_cmd("pg_ctl")
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(run.join("server.log"))
-                .arg("-o")
-                .arg(format!(
-                    "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=off",
-                    run.display()
-                ))
-                .args(["-w", "-t", "60", "start"]),
-        );
-        Postgres {
-            dir,
-            port,
-            password_file,
-        }
-    }
-
-    /// libpq settings for a client of this server.
-    fn env(&self, cmd: &mut Command) {
-        cmd.env("PGHOST", "127.0.0.1")
-            .env("PGPORT", self.port.to_string())
-            .env("PGUSER", PG_SUPERUSER)
-            .env("PGPASSWORD_FILE", &self.password_file)
-            .env("PGSSLMODE", "disable")
-            .env_remove("PGDATABASE")
-            .env_remove("PGPASSWORD");
-    }
-
-    fn psql(&self, db: &str, sql: &str) -> String {
-        let mut cmd = Command::new(require_tool("psql"));
-        self.env(&mut cmd);
-        let password = std::fs::read_to_string(&self.password_file).unwrap();
-        cmd.env("PGPASSWORD", password).args([
-            "--no-psqlrc",
-            "-X",
-            "-q",
-            "-At",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-d",
-            db,
-            "-c",
-            sql,
-        ]);
-        run_ok(&mut cmd).trim().to_string()
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        let _ = Self::server_cmd("pg_ctl")
-            .arg("-D")
-            .arg(self.dir.path().join("data"))
-            .args(["-m", "immediate", "-w", "stop"])
-            .output();
-    }
-}
-
 /// A fingerprint of everything in the test tables.
 fn pg_fingerprint(pg: &Postgres, db: &str) -> String {
     pg.psql(
@@ -433,7 +314,9 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
                SELECT 'item-' || g, E'line one\\nline two\\ttab ' || g FROM generate_series(1, 2500) g;
              CREATE TABLE \"Order\" (id int PRIMARY KEY, item int REFERENCES items (id), placed timestamptz);
              INSERT INTO \"Order\" VALUES (1, 1, '2026-01-01T00:00:00Z'), (2, 2, NULL), (3, 2500, now());
-             CREATE TABLE empty_table (x int);",
+             CREATE TABLE empty_table (x int);
+             CREATE TABLE \"call log\" (id int, note text);
+             INSERT INTO \"call log\" VALUES (1, 'a'), (2, 'b');",
         );
         let before = pg_fingerprint(&pg, &db);
         assert!(before.starts_with("2500:"), "{before}");
@@ -481,7 +364,7 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
             .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
             .env("BACKUP_METRICS_DIR", &metrics);
         let out = run_ok(&mut backup);
-        assert!(out.contains("3 tables"), "{preset}: {out}");
+        assert!(out.contains("4 tables"), "{preset}: {out}");
         if tested >= 3 {
             // The header's promise: mode 700 directory, 600 dump, deleted.
             let seen = std::fs::read_to_string(&modes).unwrap();
@@ -540,11 +423,16 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
         let good = verify(&file);
         assert!(good.status.success(), "{preset}: {}", text(&good));
         assert!(
-            text(&good).contains("3 tables match the manifest"),
+            text(&good).contains("4 tables match the manifest"),
             "{preset}: not every table was checked:\n{}",
             text(&good)
         );
-        for table in ["public.items", "public.\"Order\"", "public.empty_table"] {
+        for table in [
+            "public.items",
+            "public.\"Order\"",
+            "public.empty_table",
+            "public.\"call log\"",
+        ] {
             assert!(
                 text(&good).contains(&format!("  ok    {table} ")),
                 "{preset}: {table} not checked:\n{}",
@@ -572,7 +460,7 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
         } else {
             assert!(out.status.success(), "{preset}: {}", text(&out));
             assert!(
-                text(&out).contains("3 tables match the manifest"),
+                text(&out).contains("4 tables match the manifest"),
                 "{}",
                 text(&out)
             );
@@ -595,7 +483,7 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
         let opened = work.path().join("opened");
         open_backup(&file, &keys, &opened);
         let manifest = std::fs::read_to_string(opened.join("manifest.tsv")).unwrap();
-        assert!(manifest.contains("\ntables\t3\n"), "{manifest}");
+        assert!(manifest.contains("\ntables\t4\n"), "{manifest}");
         let edited = manifest.replace("\tpublic.items\t2500\n", "\tpublic.items\t2501\n");
         assert_ne!(
             edited, manifest,
@@ -612,7 +500,7 @@ fn postgres_backup_restores_and_verify_catches_damage_for_every_preset() {
             text(&out)
         );
         assert!(
-            text(&out).contains("1 of 3 tables differ"),
+            text(&out).contains("1 of 4 tables differ"),
             "{}",
             text(&out)
         );
@@ -1447,4 +1335,184 @@ fn uploads_use_the_buckets_key_unless_told_another() {
             ),
         }
     }
+}
+
+/// A BGSAVE that fails is reported as soon as Redis says so, not after the
+/// 600 s wait; a copy that fails leaves no `.partial` file, and a leftover
+/// of a killed run is removed by the next run's retention.
+#[test]
+fn redis_backup_reports_a_failed_save_at_once_and_leaves_no_partial_file() {
+    let keys = age_keys();
+    let run = init_preset("ringcentral-hold-hunter");
+    let root = run.path();
+    let work = tempfile::tempdir().unwrap();
+    let backup = |port: u16, dest: &Path| {
+        let mut cmd = script(root, "backup-redis.sh");
+        cmd.arg(dest)
+            .env("REDIS_PORT", port.to_string())
+            .env(
+                "REDIS_PASSWORD_FILE",
+                work.path().join("secrets/redis_password"),
+            )
+            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
+            .env("BACKUP_METRICS_DIR", work.path())
+            .env("REDIS_CHECK_RDB", require_tool("redis-check-rdb"))
+            .env("BACKUP_REDIS_TIMEOUT", "600");
+        cmd
+    };
+    let (_live, port, password) = redis_with_generated_acl(root, work.path(), "data", &[]);
+    redis_cli(port, Some(&password), &["SET", "k", "v"]);
+    let dest = work.path().join("backups");
+
+    // A leftover from a run killed mid-copy two days ago, and a copy that
+    // fails half-way (a full disk): a `cp` that writes a little and fails.
+    std::fs::create_dir_all(dest.join("redis")).unwrap();
+    let stale = dest.join("redis/.old-redis-20260101T000000Z.rdb.tar.age.partial");
+    std::fs::write(&stale, "half").unwrap();
+    run_ok(Command::new("touch").args(["-d", "2 days ago"]).arg(&stale));
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    write_exec(
+        &bin,
+        "cp",
+        "#!/bin/sh\nhead -c 10 \"$1\" >\"$2\"\necho 'cp: write error: No space left on device' >&2\nexit 1\n",
+    );
+    let out = backup(port, &dest)
+        .env("PATH", path_with(&bin))
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "a failed copy passed:\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("could not copy the backup"),
+        "{}",
+        text(&out)
+    );
+    let left: Vec<String> = std::fs::read_dir(dest.join("redis"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".partial") && !n.starts_with(".old-"))
+        .collect();
+    assert!(left.is_empty(), "the failed copy left {left:?}");
+
+    // A good run: the stale leftover goes with retention.
+    let out = run_ok(&mut backup(port, &dest));
+    assert!(out.contains("1 keys"), "{out}");
+    assert!(!stale.exists(), "retention kept {}", stale.display());
+    only_backup(&dest.join("redis"), ".rdb.tar.age");
+
+    // The data directory vanishes under Redis: every BGSAVE now fails.
+    std::fs::remove_dir_all(work.path().join("data")).unwrap();
+    let started = std::time::Instant::now();
+    let out = backup(port, &work.path().join("backups2"))
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        !out.status.success(),
+        "a failed BGSAVE passed:\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("rdb_last_bgsave_status:err"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        took < Duration::from_secs(30),
+        "the failed BGSAVE took {took:?} to report"
+    );
+}
+
+/// scripts/restore-redis.sh (the runbook's Redis restore as a script) puts
+/// a backup back into a Redis data directory that runs with an AOF: the
+/// Redis started afterwards, as production runs it, holds the backed-up
+/// keys and not the ones written later; the old data is kept aside.
+#[test]
+fn restore_redis_puts_a_backup_back_under_an_aof_redis() {
+    let keys = age_keys();
+    let run = init_preset("ringcentral-hold-hunter");
+    let root = run.path();
+    let work = tempfile::tempdir().unwrap();
+    let aof = ["--appendonly", "yes", "--appenddirname", "appendonlydir"];
+    let (live, port, password) = redis_with_generated_acl(root, work.path(), "data", &aof);
+    for i in 0..50 {
+        redis_cli(port, Some(&password), &["SET", &format!("k{i}"), "v"]);
+    }
+    let dest = work.path().join("backups");
+    let out = run_ok(
+        script(root, "backup-redis.sh")
+            .arg(&dest)
+            .env("REDIS_PORT", port.to_string())
+            .env(
+                "REDIS_PASSWORD_FILE",
+                work.path().join("secrets/redis_password"),
+            )
+            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
+            .env("BACKUP_METRICS_DIR", work.path())
+            .env("REDIS_CHECK_RDB", require_tool("redis-check-rdb")),
+    );
+    assert!(out.contains("50 keys"), "{out}");
+    redis_cli(
+        port,
+        Some(&password),
+        &["SET", "written-after-the-backup", "v"],
+    );
+    drop(live);
+
+    let backup = only_backup(&dest.join("redis"), ".rdb.tar.age");
+    let data = work.path().join("data");
+    let out = run_ok(
+        script(root, "restore-redis.sh")
+            .arg(&backup)
+            .env("BACKUP_AGE_IDENTITY", &keys.identity)
+            .env("REDIS_CHECK_RDB", require_tool("redis-check-rdb"))
+            .env("REDIS_DATA_DIR", &data)
+            .env("REDIS_RESTORE_PORT", free_port().to_string())
+            .env("COMPOSE", "true"),
+    );
+    assert!(out.contains("restored 50 keys"), "{out}");
+    let aside: Vec<String> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("aof-before-restore-"))
+        .collect();
+    assert_eq!(aside.len(), 1, "the old AOF is not kept aside: {aside:?}");
+
+    // Redis as production runs it: AOF on, the generated ACL.
+    let args: Vec<String> = [
+        "--aclfile".to_string(),
+        work.path()
+            .join("secrets/redis_users.acl")
+            .display()
+            .to_string(),
+    ]
+    .into_iter()
+    .chain(aof.iter().map(|a| a.to_string()))
+    .collect();
+    let (_prod, port) = start_redis(&data, &args, Some(&password));
+    assert_eq!(redis_cli(port, Some(&password), &["DBSIZE"]), "50");
+    assert_eq!(
+        redis_cli(
+            port,
+            Some(&password),
+            &["EXISTS", "written-after-the-backup"]
+        ),
+        "0"
+    );
+
+    // A damaged backup is refused before anything is stopped.
+    let bad = truncated(&backup, work.path());
+    let out = script(root, "restore-redis.sh")
+        .arg(&bad)
+        .env("BACKUP_AGE_IDENTITY", &keys.identity)
+        .env("REDIS_DATA_DIR", &data)
+        .env("COMPOSE", "false")
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("does not decrypt"), "{}", text(&out));
 }

@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-use common::{init_preset, init_preset_with, presets, require_tool, Run, DOMAIN};
+use common::alerting::{http, start_alertmanager, Sink, Started};
+use common::{free_port, init_preset, init_preset_with, presets, require_tool, Run, DOMAIN};
 use shipready::preset::Preset;
 use shipready::profile::{Layer, Profile, VoiceProvider};
 
@@ -228,8 +229,13 @@ fn every_alert_is_documented_and_has_a_firing_and_a_quiet_test() {
                         "{preset}: {name} has no {field}\n{body}"
                     );
                 }
+                // The Watchdog fires always, by design, to the heartbeat
+                // receiver: no severity, no quiet case.
+                let watchdog = name == "Watchdog";
                 assert!(
-                    body.contains("severity: critical") || body.contains("severity: warning"),
+                    body.contains("severity: critical")
+                        || body.contains("severity: warning")
+                        || (watchdog && body.contains("severity: none")),
                     "{preset}: {name} needs severity critical or warning\n{body}"
                 );
                 let anchor = format!("RUNBOOK.md#{}\"", name.to_lowercase());
@@ -247,7 +253,7 @@ fn every_alert_is_documented_and_has_a_firing_and_a_quiet_test() {
                     "{preset}: no test case where {name} fires"
                 );
                 assert!(
-                    quiet.contains(name),
+                    watchdog || quiet.contains(name),
                     "{preset}: no test case where {name} stays quiet"
                 );
             }
@@ -264,6 +270,9 @@ fn every_alert_is_documented_and_has_a_firing_and_a_quiet_test() {
             "AppHighLatencyP95",
             "AppHighLatencyP99",
             "AppTargetDown",
+            "AppTrafficStopped",
+            "Watchdog",
+            "AlertmanagerNotificationsFailing",
             "TargetDown",
             "EndpointDown",
             "TlsCertificateExpiring",
@@ -278,6 +287,8 @@ fn every_alert_is_documented_and_has_a_firing_and_a_quiet_test() {
             "RedisNoRecentSave",
             "BackupTooOld",
             "BackupMissing",
+            "RestoreTestStale",
+            "RestoreTestMissing",
         ];
         let profile = profile_of(&preset);
         if profile.postgres.enabled {
@@ -529,6 +540,7 @@ fn init_secrets_creates_the_monitoring_secrets() {
     for f in [
         "alertmanager_slack_webhook_url",
         "alertmanager_pagerduty_routing_key",
+        "alertmanager_heartbeat_url",
     ] {
         assert!(dir.path().join(f).exists());
         assert!(
@@ -536,8 +548,149 @@ fn init_secrets_creates_the_monitoring_secrets() {
             "{f} is not listed for the operator to fill in:\n{stdout}"
         );
     }
+    assert!(
+        stdout.contains("Alertmanager refuses to start until"),
+        "{stdout}"
+    );
     let redis_pw = std::fs::read_to_string(dir.path().join("redis_password")).unwrap();
     let json = std::fs::read_to_string(dir.path().join("redis_exporter_passwords.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["redis://redis:6379"], redis_pw.trim_end());
+}
+
+const RECEIVER_FILES: [&str; 3] = [
+    "alertmanager_slack_webhook_url",
+    "alertmanager_pagerduty_routing_key",
+    "alertmanager_heartbeat_url",
+];
+
+fn post_alert(port: u16, name: &str, severity: &str) {
+    let body = format!(
+        r#"[{{"labels":{{"alertname":"{name}","severity":"{severity}"}},"annotations":{{"summary":"{name} test"}}}}]"#
+    );
+    let (code, text) =
+        http(port, "POST", "/api/v2/alerts", Some(&body)).expect("alertmanager answers");
+    assert_eq!(code, 200, "posting {name}: {text}");
+}
+
+/// The real Alertmanager, started the way compose starts it (entrypoint.sh)
+/// with the secret files the real init-secrets.sh makes: it refuses to start
+/// while a receiver has no credential, naming the file, instead of dropping
+/// alerts with a log line; filled in, it delivers a critical alert to Slack
+/// and PagerDuty and the Watchdog to the heartbeat, and a failing receiver
+/// shows in the metric AlertmanagerNotificationsFailing reads.
+#[test]
+fn alertmanager_never_drops_an_alert_silently() {
+    let run = init_preset("twilio-voice");
+    let root = run.path();
+    let secrets = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/init-secrets.sh"))
+        .arg(secrets.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let work = tempfile::tempdir().unwrap();
+    let sink = Sink::start();
+
+    // As init-secrets.sh leaves them: empty.
+    match start_alertmanager(root, secrets.path(), work.path(), &sink.url("/pagerduty")) {
+        Started::Exited { code, stderr } => {
+            assert_eq!(code, 78, "{stderr}");
+            for f in RECEIVER_FILES {
+                assert!(
+                    stderr.contains(&format!("{f} is empty")),
+                    "{f} not named:\n{stderr}"
+                );
+            }
+            assert!(stderr.contains("refusing to start"), "{stderr}");
+        }
+        Started::Running { .. } => {
+            panic!("Alertmanager started with empty receiver files: every alert would be dropped")
+        }
+    }
+
+    // Filled in wrongly: a URL without its scheme, a truncated key.
+    let write = |f: &str, v: &str| std::fs::write(secrets.path().join(f), v).unwrap();
+    write(RECEIVER_FILES[0], "hooks.slack.com/services/T000/B000/XXXX");
+    write(RECEIVER_FILES[1], "abc");
+    write(RECEIVER_FILES[2], &sink.url("/heartbeat"));
+    match start_alertmanager(root, secrets.path(), work.path(), &sink.url("/pagerduty")) {
+        Started::Exited { code, stderr } => {
+            assert_eq!(code, 78, "{stderr}");
+            assert!(
+                stderr.contains("alertmanager_slack_webhook_url does not hold an http(s) URL"),
+                "{stderr}"
+            );
+            assert!(
+                stderr.contains("alertmanager_pagerduty_routing_key is too short"),
+                "{stderr}"
+            );
+            assert!(!stderr.contains("alertmanager_heartbeat_url"), "{stderr}");
+        }
+        Started::Running { .. } => panic!("Alertmanager started with malformed receiver files"),
+    }
+
+    // Filled in: every route delivers.
+    write(RECEIVER_FILES[0], &sink.url("/slack"));
+    write(RECEIVER_FILES[1], "0123456789abcdef0123456789abcdef");
+    let (_server, port) =
+        match start_alertmanager(root, secrets.path(), work.path(), &sink.url("/pagerduty")) {
+            Started::Running { server, port } => (server, port),
+            Started::Exited { code, stderr } => {
+                panic!("Alertmanager did not start with every receiver filled ({code}):\n{stderr}")
+            }
+        };
+    post_alert(port, "Watchdog", "none");
+    post_alert(port, "DiskOnFire", "critical");
+    for (path, want) in [
+        ("/heartbeat", "Watchdog"),
+        ("/slack", "DiskOnFire"),
+        ("/pagerduty", "DiskOnFire"),
+    ] {
+        assert!(
+            sink.wait_for(&[path, want], 20).is_some(),
+            "{want} never reached {path}; requests: {:?}",
+            sink.requests()
+        );
+    }
+    assert!(
+        sink.wait_for(&["/slack", "Watchdog"], 1).is_none()
+            && sink.wait_for(&["/pagerduty", "Watchdog"], 1).is_none(),
+        "the Watchdog must go to the heartbeat only: {:?}",
+        sink.requests()
+    );
+
+    // Slack's URL now points at nothing: the failure is counted where the
+    // AlertmanagerNotificationsFailing rule reads it. (The file is read at
+    // every send, so no restart.)
+    write(
+        RECEIVER_FILES[0],
+        &format!("http://127.0.0.1:{}/closed", free_port()),
+    );
+    post_alert(port, "QueueSlow", "warning");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, metrics) = http(port, "GET", "/metrics", None).expect("metrics");
+        let failed: f64 = metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("alertmanager_notifications_failed_total{")
+                    && l.contains("integration=\"slack\"")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum();
+        if failed >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no failed Slack notification counted:\n{metrics}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

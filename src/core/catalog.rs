@@ -227,6 +227,11 @@ pub const CATALOG: &[Entry] = &[
         monitoring,
     ),
     file(
+        "monitoring/prometheus/rules/alerting.yml.tera",
+        "monitoring/prometheus/rules/alerting.yml",
+        monitoring,
+    ),
+    file(
         "monitoring/prometheus/rules/host.yml.tera",
         "monitoring/prometheus/rules/host.yml",
         monitoring,
@@ -252,6 +257,11 @@ pub const CATALOG: &[Entry] = &[
         monitoring,
     ),
     file(
+        "monitoring/prometheus/tests/alerting.test.yml.tera",
+        "monitoring/prometheus/tests/alerting.test.yml",
+        monitoring,
+    ),
+    file(
         "monitoring/prometheus/tests/host.test.yml.tera",
         "monitoring/prometheus/tests/host.test.yml",
         monitoring,
@@ -274,6 +284,11 @@ pub const CATALOG: &[Entry] = &[
     file(
         "monitoring/alertmanager/alertmanager.yml.tera",
         "monitoring/alertmanager/alertmanager.yml",
+        monitoring,
+    ),
+    file(
+        "monitoring/alertmanager/entrypoint.sh.tera",
+        "monitoring/alertmanager/entrypoint.sh",
         monitoring,
     ),
     file(
@@ -312,6 +327,11 @@ pub const CATALOG: &[Entry] = &[
         redis,
     ),
     script(
+        "scripts/restore-redis.sh.tera",
+        "scripts/restore-redis.sh",
+        redis,
+    ),
+    script(
         "scripts/verify-backup.sh.tera",
         "scripts/verify-backup.sh",
         backups,
@@ -329,6 +349,7 @@ pub const CATALOG: &[Entry] = &[
         scheduled_backups,
     ),
     file("docs/RUNBOOK.md.tera", "docs/RUNBOOK.md", always),
+    file("docs/ARCHITECTURE.md.tera", "docs/ARCHITECTURE.md", always),
     // Load testing
     file(
         "loadtest/locustfile.py.tera",

@@ -9,6 +9,8 @@ use assert_cmd::Command;
 use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
+pub mod alerting;
+pub mod postgres;
 pub mod profile_values;
 
 pub const DOMAIN: &str = "voice.example.com";
