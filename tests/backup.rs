@@ -558,6 +558,15 @@ fn redis_cli(port: u16, password: Option<&str>, args: &[&str]) -> String {
     run_ok(&mut cmd).trim().to_string()
 }
 
+/// `redis_cli` as the app's ACL user: the default user (backups, metrics)
+/// has no key access.
+fn redis_cli_as_app(port: u16, work: &Path, args: &[&str]) -> String {
+    let password = app_password(work);
+    let mut full = vec!["--user", "app"];
+    full.extend_from_slice(args);
+    redis_cli(port, Some(&password), &full)
+}
+
 /// redis-server on 127.0.0.1 with `extra` settings; killed by pid on drop.
 /// A redis-server in `work/<data>` with the secrets and ACL exactly as the
 /// generated init-secrets.sh makes them (in `work/secrets`); its port and
@@ -1360,8 +1369,11 @@ fn redis_backup_reports_a_failed_save_at_once_and_leaves_no_partial_file() {
             .env("BACKUP_REDIS_TIMEOUT", "600");
         cmd
     };
-    let (_live, port, password) = redis_with_generated_acl(root, work.path(), "data", &[]);
-    redis_cli(port, Some(&password), &["SET", "k", "v"]);
+    let (_live, port, _) = redis_with_generated_acl(root, work.path(), "data", &[]);
+    assert_eq!(
+        redis_cli_as_app(port, work.path(), &["SET", "k", "v"]),
+        "OK"
+    );
     let dest = work.path().join("backups");
 
     // A leftover from a run killed mid-copy two days ago, and a copy that
@@ -1440,7 +1452,11 @@ fn restore_redis_puts_a_backup_back_under_an_aof_redis() {
     let aof = ["--appendonly", "yes", "--appenddirname", "appendonlydir"];
     let (live, port, password) = redis_with_generated_acl(root, work.path(), "data", &aof);
     for i in 0..50 {
-        redis_cli(port, Some(&password), &["SET", &format!("k{i}"), "v"]);
+        let key = format!("k{i}");
+        assert_eq!(
+            redis_cli_as_app(port, work.path(), &["SET", &key, "v"]),
+            "OK"
+        );
     }
     let dest = work.path().join("backups");
     let out = run_ok(
@@ -1456,10 +1472,10 @@ fn restore_redis_puts_a_backup_back_under_an_aof_redis() {
             .env("REDIS_CHECK_RDB", require_tool("redis-check-rdb")),
     );
     assert!(out.contains("50 keys"), "{out}");
-    redis_cli(
-        port,
-        Some(&password),
-        &["SET", "written-after-the-backup", "v"],
+    // A write after the backup, which the restore must not bring back.
+    assert_eq!(
+        redis_cli_as_app(port, work.path(), &["SET", "written-after-the-backup", "v"]),
+        "OK"
     );
     drop(live);
 
@@ -1494,13 +1510,9 @@ fn restore_redis_puts_a_backup_back_under_an_aof_redis() {
     .chain(aof.iter().map(|a| a.to_string()))
     .collect();
     let (_prod, port) = start_redis(&data, &args, Some(&password));
-    assert_eq!(redis_cli(port, Some(&password), &["DBSIZE"]), "50");
+    assert_eq!(redis_cli_as_app(port, work.path(), &["DBSIZE"]), "50");
     assert_eq!(
-        redis_cli(
-            port,
-            Some(&password),
-            &["EXISTS", "written-after-the-backup"]
-        ),
+        redis_cli_as_app(port, work.path(), &["EXISTS", "written-after-the-backup"]),
         "0"
     );
 

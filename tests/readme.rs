@@ -110,20 +110,42 @@ fn the_quick_start_works_from_a_clean_clone() {
         bin_root.join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(init)
-        .current_dir(&app)
-        .env("PATH", path)
-        .env("CI", "true")
-        .output()
-        .unwrap();
+    let run_init = |line: &str| {
+        Command::new("sh")
+            .arg("-c")
+            .arg(line)
+            .current_dir(&app)
+            .env("PATH", &path)
+            .env("CI", "true")
+            .output()
+            .unwrap()
+    };
+    let env_example = std::fs::read_to_string(app.join(".env.example")).unwrap();
+    // The app has its own .env.example: init stops, writes nothing and says
+    // so; the README's next step is the same command with --force.
+    let out = run_init(init);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{init}: {stderr}");
+    assert!(
+        stderr.contains(".env.example") && stderr.contains("--force"),
+        "{stderr}"
+    );
+    assert!(!app.join("shipready.toml").exists(), "nothing written");
+    let forced = format!("{init} --force");
+    let out = run_init(&forced);
     assert!(
         out.status.success(),
-        "{init}: {}{}",
+        "{forced}: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    let kept: Vec<PathBuf> = std::fs::read_dir(app.join(".shipready/backup"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join(".env.example"))
+        .filter(|p| p.is_file())
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(std::fs::read_to_string(&kept[0]).unwrap(), env_example);
     for f in [
         "Dockerfile",
         "compose.prod.yaml",

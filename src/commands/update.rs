@@ -125,30 +125,21 @@ pub fn run(args: &UpdateArgs) -> Result<i32, Error> {
         exit::FINDINGS
     };
 
-    if args.dry_run {
-        report(
-            &steps,
-            &args.dir,
-            lock,
-            &new_lock,
-            templates.version(),
-            true,
-        );
-        return Ok(code);
-    }
-    let lock_changed = new_lock != *lock;
-    if lock_changed {
-        changes.last = apply::lock_writes(
-            &args.dir,
-            &new_lock,
-            &tree,
-            Some(lock),
-            project.lock_text.as_deref(),
-        )?;
-    }
-    if !changes.writes.is_empty() || !changes.removals.is_empty() || lock_changed {
-        apply::apply(&args.dir, &changes)?;
-        apply::stale_bases(&args.dir, &new_lock, Some(lock));
+    if !args.dry_run {
+        let lock_changed = new_lock != *lock;
+        if lock_changed {
+            changes.last = apply::lock_writes(
+                &args.dir,
+                &new_lock,
+                &tree,
+                Some(lock),
+                project.lock_text.as_deref(),
+            )?;
+        }
+        if !changes.writes.is_empty() || !changes.removals.is_empty() || lock_changed {
+            apply::apply(&args.dir, &changes)?;
+            apply::stale_bases(&args.dir, &new_lock, Some(lock));
+        }
     }
     report(
         &steps,
@@ -156,7 +147,7 @@ pub fn run(args: &UpdateArgs) -> Result<i32, Error> {
         lock,
         &new_lock,
         templates.version(),
-        false,
+        args.dry_run,
     );
     Ok(code)
 }
