@@ -32,7 +32,7 @@ domain=voice.example.com
 
 # The largest preset is whichever renders the most files today.
 best="" best_n=0
-for preset in $("$bin" presets | awk 'NF > 1 && $1 !~ /^Use/ {print $1}'); do
+for preset in $("$bin" presets | awk '/^[a-z][a-z0-9-]+  / {print $1}'); do
     "$bin" init --preset "$preset" --set domain=$domain --dir "$work/count-$preset" >/dev/null
     n="$(grep -c '^\[files\.' "$work/count-$preset/shipready.toml")"
     if [ "$n" -gt "$best_n" ]; then best="$preset" best_n="$n"; fi

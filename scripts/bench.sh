@@ -20,7 +20,7 @@ trap 'rm -rf "$work"' EXIT
 
 # The largest preset: the one whose plan writes the most files.
 largest="" max=0
-for p in $("$bin" presets | awk 'NF > 1 && $1 !~ /^Use/ {print $1}'); do
+for p in $("$bin" presets | awk '/^[a-z][a-z0-9-]+  / {print $1}'); do
   n=$("$bin" init --preset "$p" --set domain=bench.example.com --dir "$work/count" --dry-run | grep -c '^  create')
   if [ "$n" -gt "$max" ]; then max=$n largest=$p; fi
 done

@@ -606,19 +606,27 @@ fn twilio_cases(webhook: &str) -> Vec<Case> {
     ]
 }
 
-/// (signed URL, signature) per case, from each SDK.
-fn sdk_signatures(cases: &[Case]) -> Vec<(&'static str, Vec<(String, String)>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = serde_json::json!({
-        "token": TWILIO_TOKEN,
-        "cases": cases.iter().map(|c| {
+/// What a signer is asked to sign: per case, the public URL and the body.
+fn signing_cases(cases: &[Case]) -> Vec<Value> {
+    cases
+        .iter()
+        .map(|c| {
             let url = format!("https://{}{}", common::DOMAIN, c.path);
             if c.json {
                 serde_json::json!({"url": url, "json": JSON_BODY})
             } else {
                 serde_json::json!({"url": url, "form": form_params()})
             }
-        }).collect::<Vec<_>>(),
+        })
+        .collect()
+}
+
+/// (signed URL, signature) per case, from each SDK.
+fn sdk_signatures(cases: &[Case]) -> Vec<(&'static str, Vec<(String, String)>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = serde_json::json!({
+        "token": TWILIO_TOKEN,
+        "cases": signing_cases(cases),
     });
     let spec_file = dir.path().join("cases.json");
     std::fs::write(&spec_file, spec.to_string()).unwrap();
@@ -721,14 +729,7 @@ fn check_shared_key_through(edge: &common::hooks::Edge, webhook: &str, what: &st
     let spec = serde_json::json!({
         "shared_key": SHARED_KEY,
         "settings": SHARED_KEY_SETTINGS,
-        "cases": cases.iter().map(|c| {
-            let url = format!("https://{}{}", common::DOMAIN, c.path);
-            if c.json {
-                serde_json::json!({"url": url, "json": JSON_BODY})
-            } else {
-                serde_json::json!({"url": url, "form": form_params()})
-            }
-        }).collect::<Vec<_>>(),
+        "cases": signing_cases(&cases),
     });
     let spec_file = dir.path().join("cases.json");
     std::fs::write(&spec_file, spec.to_string()).unwrap();

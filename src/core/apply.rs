@@ -100,27 +100,15 @@ fn apply_failing_at(
     let mut created: Vec<PathBuf> = Vec::new();
     let mut staged: Vec<Staged> = Vec::with_capacity(all_writes.len());
     let staging = (|| {
-        // Directories first, one thread; then the files over the cores.
+        // Directories first, in one thread (the step is counted there);
+        // then every file over the cores, in the order given.
         for w in &all_writes {
             fail(&root.join(&*w.path))?;
-            if !root.join(parent(&w.path)).is_dir() {
-                staged.push(fsio::stage(
-                    root,
-                    &w.path,
-                    &w.contents,
-                    w.mode,
-                    &mut created,
-                )?);
-            }
+            fsio::ensure_parent(root, &w.path, &mut created)?;
         }
-        let rest: Vec<&&Write<'_>> = all_writes
-            .iter()
-            .filter(|w| !staged.iter().any(|s| s.dest == root.join(&*w.path)))
-            .collect();
-        let more = crate::core::parallel::try_map(&rest, |w| {
+        staged = crate::core::parallel::try_map(&all_writes, |w| {
             fsio::stage(root, &w.path, &w.contents, w.mode, &mut Vec::new())
         })?;
-        staged.extend(more);
         Ok::<(), Error>(())
     })();
     if let Err(e) = staging {
@@ -128,9 +116,6 @@ fn apply_failing_at(
         fsio::remove_empty_dirs(&created);
         return Err(e);
     }
-    // Commit in the order given, the lock and its bases last.
-    let order: Vec<PathBuf> = all_writes.iter().map(|w| root.join(&*w.path)).collect();
-    staged.sort_by_key(|s| order.iter().position(|p| *p == s.dest));
 
     // 2. Rename into place; removals before the lock.
     let split = changes.writes.len();

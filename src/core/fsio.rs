@@ -148,15 +148,9 @@ impl Staged {
     }
 }
 
-/// Write `contents` to a temp file in `rel`'s directory under `root`, with
-/// `mode`; directories it had to create are pushed onto `created`.
-pub fn stage(
-    root: &Path,
-    rel: &str,
-    contents: &str,
-    mode: u32,
-    created: &mut Vec<PathBuf>,
-) -> Result<Staged, Error> {
+/// Create the directories `rel` needs under `root`, pushing each one made
+/// onto `created`; the checked path of `rel`.
+pub fn ensure_parent(root: &Path, rel: &str, created: &mut Vec<PathBuf>) -> Result<PathBuf, Error> {
     let path = check_path(root, rel)?;
     let dir = path.parent().expect("a relative file path has a parent");
     if !dir.is_dir() {
@@ -171,6 +165,20 @@ pub fn stage(
         // Re-check: create_dir_all may have walked a link made in between.
         check_path(root, rel)?;
     }
+    Ok(path)
+}
+
+/// Write `contents` to a temp file in `rel`'s directory under `root`, with
+/// `mode`; directories it had to create are pushed onto `created`.
+pub fn stage(
+    root: &Path,
+    rel: &str,
+    contents: &str,
+    mode: u32,
+    created: &mut Vec<PathBuf>,
+) -> Result<Staged, Error> {
+    let path = ensure_parent(root, rel, created)?;
+    let dir = path.parent().expect("a relative file path has a parent");
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
         .tempfile_in(dir)
