@@ -7,7 +7,7 @@
 //! the profile, so the table reads as a sentence: "deploy/redis/redis.conf,
 //! when the profile has Redis".
 
-use crate::profile::{Profile, RedisRole, Runtime, TlsMode, VoiceProvider};
+use crate::profile::{DeployTarget, Profile, RedisRole, Runtime, TlsMode, VoiceProvider};
 
 /// Unix permission bits of a generated file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +117,14 @@ pub fn ringcentral_fastapi(p: &Profile) -> bool {
 }
 pub fn sidecars(p: &Profile) -> bool {
     !p.sidecars.is_empty()
+}
+/// The cloud target is ECS on Fargate (the default).
+pub fn ecs(p: &Profile) -> bool {
+    p.deploy.target == DeployTarget::Ecs
+}
+/// The cloud target is Kubernetes (Kustomize manifests, EKS in Terraform).
+pub fn kubernetes(p: &Profile) -> bool {
+    p.deploy.target == DeployTarget::Kubernetes
 }
 pub fn letsencrypt(p: &Profile) -> bool {
     p.edge.tls == TlsMode::Letsencrypt

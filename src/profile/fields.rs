@@ -8,7 +8,7 @@
 
 use toml::Value;
 
-use super::schema::{RedisRole, Runtime, TlsMode, VoiceProvider, WorkerKind};
+use super::schema::{DeployTarget, RedisRole, Runtime, TlsMode, VoiceProvider, WorkerKind};
 use crate::error::FieldError;
 use crate::images;
 
@@ -209,6 +209,7 @@ pub const FIELDS: &[Field] = &[
         is_cidr16,
         "an IPv4 /16 network such as 10.40.0.0/16",
     ),
+    f("deploy.target", Kind::Choice(DeployTarget::WORDS), ""),
     optional("ci.github_repository", is_github_repo, REPO_RULE),
     text("ci.main_branch", is_branch, BRANCH_RULE),
     text("ci.shipready_version", is_semver, "a version such as 0.1.0"),

@@ -392,5 +392,8 @@ mod tests {
         for (word, value) in TlsMode::WORDS.iter().zip(TlsMode::ALL) {
             assert_eq!(Value::try_from(value).unwrap().as_str(), Some(*word));
         }
+        for (word, value) in DeployTarget::WORDS.iter().zip(DeployTarget::ALL) {
+            assert_eq!(Value::try_from(value).unwrap().as_str(), Some(*word));
+        }
     }
 }

@@ -33,6 +33,7 @@ words!(WorkerKind { Bullmq => "bullmq", Bull => "bull", Celery => "celery" });
 words!(RedisRole { Cache => "cache", Queue => "queue", Primary => "primary" });
 words!(VoiceProvider { Twilio => "twilio", Ringcentral => "ringcentral", None => "none" });
 words!(TlsMode { Letsencrypt => "letsencrypt", Byo => "byo" });
+words!(DeployTarget { Ecs => "ecs", Kubernetes => "kubernetes" });
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -53,6 +54,8 @@ pub struct Profile {
     pub edge: Edge,
     #[serde(default)]
     pub aws: Aws,
+    #[serde(default)]
+    pub deploy: Deploy,
     #[serde(default)]
     pub ci: Ci,
     #[serde(default)]
@@ -374,6 +377,31 @@ impl Default for Aws {
     }
 }
 
+/// Where the service runs in the cloud. The compose stack (local and
+/// single-host) is rendered for every target.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DeployTarget {
+    /// ECS on Fargate behind an ALB.
+    Ecs,
+    /// Any Kubernetes cluster through Kustomize; EKS in the Terraform.
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Deploy {
+    pub target: DeployTarget,
+}
+
+impl Default for Deploy {
+    fn default() -> Self {
+        Deploy {
+            target: DeployTarget::Ecs,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Ci {
@@ -499,6 +527,7 @@ impl Profile {
             voice: Voice::default(),
             edge: Edge::default(),
             aws: Aws::default(),
+            deploy: Deploy::default(),
             ci: Ci::default(),
             backup: Backup::default(),
             alerts: Alerts::default(),
