@@ -129,13 +129,8 @@ fn apply_failing_at(
             done_writes += 1;
         }
         for r in &changes.removals {
-            let path = root.join(r.path);
-            fail(&path)?;
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io(path, e)),
-            }
+            fail(&root.join(r.path))?;
+            fsio::remove_file(root, r.path)?;
             done_removals += 1;
         }
         for s in staged.by_ref() {
@@ -174,7 +169,7 @@ fn roll_back(root: &Path, written: &[&Write<'_>], removed: &[Removal<'_>]) {
     for w in written {
         let _ = match w.original {
             Some(text) => fsio::write_atomic(root, &w.path, text, w.mode),
-            None => std::fs::remove_file(root.join(&*w.path)).map_err(|e| Error::io("", e)),
+            None => fsio::remove_file(root, &w.path),
         };
     }
     for r in removed {

@@ -6,10 +6,16 @@
 //! symlink whose target leaves the target directory is refused, and so is a
 //! symlink as the file itself (renaming over it would silently replace the
 //! link the team put there).
+//!
+//! On Linux the checked path is then used through directories opened
+//! beneath the root (`beneath`), so a link swapped in after the check is
+//! refused by the kernel rather than followed.
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 
+#[cfg(target_os = "linux")]
+use crate::core::beneath::{self, Refusal};
 use crate::error::Error;
 
 /// Check that writing `rel` under `root` stays inside `root`.
@@ -76,7 +82,7 @@ pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, Error> {
 /// socket or device is refused: reading one would hang or worse.
 pub fn read_existing(root: &Path, rel: &str) -> Result<Option<String>, Error> {
     let path = check_path(root, rel)?;
-    let file = match open_regular(&path) {
+    let file = match open_regular(root, rel, &path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
@@ -104,15 +110,8 @@ pub fn read_existing(root: &Path, rel: &str) -> Result<Option<String>, Error> {
 /// Open `path` for reading only if it is a regular file. Non-blocking, so a
 /// FIFO put there cannot hang the open itself; then checked on the handle,
 /// so nothing can be swapped in between.
-fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.custom_flags(libc::O_NONBLOCK);
-    }
-    let file = options.open(path)?;
+fn open_regular(root: &Path, rel: &str, path: &Path) -> std::io::Result<std::fs::File> {
+    let file = open_read(root, rel, path)?;
     let meta = file.metadata()?;
     if meta.is_dir() {
         return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
@@ -121,6 +120,38 @@ fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
         return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
     }
     Ok(file)
+}
+
+#[cfg(target_os = "linux")]
+fn open_read(root: &Path, rel: &str, path: &Path) -> std::io::Result<std::fs::File> {
+    if !beneath::available() {
+        return open_read_by_path(path);
+    }
+    let open = beneath::Root::open(root)?;
+    match beneath_retry(root, rel, |r| open.open_read(r)) {
+        Ok(f) => Ok(f),
+        Err(Refusal::Io(e)) => Err(e),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            "the path leaves the target directory or passes a link",
+        )),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn open_read(_: &Path, _: &str, path: &Path) -> std::io::Result<std::fs::File> {
+    open_read_by_path(path)
+}
+
+fn open_read_by_path(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    options.open(path)
 }
 
 /// [`read_existing`] for each of `rels`, in order, spread over the cores
@@ -136,15 +167,85 @@ pub const TEMP_PREFIX: &str = ".shipready-";
 /// A file written in full beside its destination, not yet in place.
 pub struct Staged {
     pub dest: PathBuf,
-    tmp: tempfile::TempPath,
+    tmp: Temp,
+}
+
+enum Temp {
+    /// In a directory held open beneath the root.
+    #[cfg(target_os = "linux")]
+    At(beneath::StagedAt),
+    /// By path, where `openat2` is missing.
+    Path(tempfile::TempPath),
 }
 
 impl Staged {
     /// Rename into place: readers see the old file or the new one.
     pub fn commit(self) -> Result<(), Error> {
-        self.tmp
-            .persist(&self.dest)
-            .map_err(|e| Error::io(&self.dest, e.error))
+        match self.tmp {
+            #[cfg(target_os = "linux")]
+            Temp::At(t) => t.commit().map_err(|e| Error::io(&self.dest, e)),
+            Temp::Path(t) => t
+                .persist(&self.dest)
+                .map_err(|e| Error::io(&self.dest, e.error)),
+        }
+    }
+}
+
+/// `rel` with every link on its existing part resolved, relative to the
+/// resolved root: the kernel refuses absolute links under `RESOLVE_BENEATH`
+/// even when they point inside the tree, which `check_path` allows. The
+/// result is opened beneath the root again, so a link swapped in meanwhile
+/// is still refused.
+#[cfg(target_os = "linux")]
+fn without_links(root: &Path, rel: &str) -> Option<String> {
+    let root_real = root.canonicalize().ok()?;
+    let mut existing = root.join(rel);
+    let mut rest = Vec::new();
+    let real = loop {
+        match existing.canonicalize() {
+            Ok(p) => break p,
+            Err(_) => {
+                rest.push(existing.file_name()?.to_os_string());
+                existing = existing.parent()?.to_path_buf();
+            }
+        }
+    };
+    let mut inside = real.strip_prefix(&root_real).ok()?.to_path_buf();
+    inside.extend(rest.iter().rev());
+    inside.to_str().map(str::to_string)
+}
+
+/// Run `open` on `rel`, and once more on its link-free spelling if the
+/// kernel saw an absolute link.
+#[cfg(target_os = "linux")]
+fn beneath_retry<T>(
+    root: &Path,
+    rel: &str,
+    open: impl Fn(&str) -> Result<T, Refusal>,
+) -> Result<T, Refusal> {
+    match open(rel) {
+        Err(Refusal::Escapes) => match without_links(root, rel) {
+            Some(plain) if plain != rel => open(&plain),
+            _ => Err(Refusal::Escapes),
+        },
+        other => other,
+    }
+}
+
+/// The error for a path the kernel refused to resolve beneath the root.
+#[cfg(target_os = "linux")]
+fn refused(root: &Path, rel: &str, r: Refusal) -> Error {
+    let path = root.join(rel);
+    match r {
+        Refusal::Io(e) => Error::io(path, e),
+        Refusal::Escapes => Error::UnsafePath {
+            reason: format!("it leads outside {} (through a symbolic link)", root.display()),
+            path,
+        },
+        Refusal::NotDirectory => Error::UnsafePath {
+            path,
+            reason: "a file or symbolic link stands where a directory or file is needed (it changed while shipready ran)".into(),
+        },
     }
 }
 
@@ -152,6 +253,15 @@ impl Staged {
 /// onto `created`; the checked path of `rel`.
 pub fn ensure_parent(root: &Path, rel: &str, created: &mut Vec<PathBuf>) -> Result<PathBuf, Error> {
     let path = check_path(root, rel)?;
+    #[cfg(target_os = "linux")]
+    if beneath::available() {
+        let (dir, _) = beneath::split(rel);
+        let open = beneath::Root::open(root).map_err(|e| Error::io(root, e))?;
+        let (_, made) =
+            beneath_retry(root, dir, |d| open.make_dir(d)).map_err(|r| refused(root, dir, r))?;
+        created.extend(made.into_iter().map(|d| root.join(d)));
+        return Ok(path);
+    }
     let dir = path.parent().expect("a relative file path has a parent");
     if !dir.is_dir() {
         let mut missing = Vec::new();
@@ -178,6 +288,19 @@ pub fn stage(
     created: &mut Vec<PathBuf>,
 ) -> Result<Staged, Error> {
     let path = ensure_parent(root, rel, created)?;
+    #[cfg(target_os = "linux")]
+    if beneath::available() {
+        let (dir, name) = beneath::split(rel);
+        let open = beneath::Root::open(root).map_err(|e| Error::io(root, e))?;
+        let dir_fd =
+            beneath_retry(root, dir, |d| open.dir(d)).map_err(|r| refused(root, dir, r))?;
+        let tmp = beneath::stage_at(dir_fd, name, TEMP_PREFIX, contents.as_bytes(), mode)
+            .map_err(|r| refused(root, rel, r))?;
+        return Ok(Staged {
+            dest: path,
+            tmp: Temp::At(tmp),
+        });
+    }
     let dir = path.parent().expect("a relative file path has a parent");
     let mut tmp = tempfile::Builder::new()
         .prefix(TEMP_PREFIX)
@@ -188,8 +311,31 @@ pub fn stage(
     set_mode(tmp.as_file(), mode).map_err(|e| Error::io(&path, e))?;
     Ok(Staged {
         dest: path,
-        tmp: tmp.into_temp_path(),
+        tmp: Temp::Path(tmp.into_temp_path()),
     })
+}
+
+/// Remove the file `rel` under `root`; a file already gone is not an error.
+pub fn remove_file(root: &Path, rel: &str) -> Result<(), Error> {
+    let path = check_path(root, rel)?;
+    #[cfg(target_os = "linux")]
+    if beneath::available() {
+        let (dir, name) = beneath::split(rel);
+        let open = beneath::Root::open(root).map_err(|e| Error::io(root, e))?;
+        let gone = match beneath_retry(root, dir, |d| open.dir(d)) {
+            Ok(fd) => beneath::remove_at(&fd, name),
+            Err(Refusal::Io(e)) => Err(e),
+            Err(r) => return Err(refused(root, dir, r)),
+        };
+        return match gone {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+            _ => Ok(()),
+        };
+    }
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
 }
 
 /// Write `contents` to `rel` under `root` atomically, with `mode`.
@@ -292,6 +438,48 @@ mod tests {
         std::os::unix::fs::symlink(d.path().join("real"), d.path().join("alias")).unwrap();
         write_atomic(d.path(), "alias/x.conf", "x", 0o644).unwrap();
         assert!(d.path().join("real/x.conf").exists());
+    }
+
+    /// The race `check_path` alone cannot close: the directory is swapped
+    /// for a link to outside after the file was staged. The rename happens
+    /// in the directory that was opened, so nothing lands outside.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_directory_swapped_for_a_link_mid_run_is_not_followed() {
+        assert!(beneath::available(), "this kernel lacks openat2");
+        let outside = tempfile::tempdir().unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let staged = stage(d.path(), "deploy/x.conf", "x", 0o644, &mut Vec::new()).unwrap();
+        std::fs::rename(d.path().join("deploy"), d.path().join("deploy.moved")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join("deploy")).unwrap();
+        staged.commit().unwrap();
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("deploy.moved/x.conf")).unwrap(),
+            "x"
+        );
+        // And a run starting now refuses the link, for writes, reads and removals.
+        let err = write_atomic(d.path(), "deploy/y.conf", "y", 0o644).unwrap_err();
+        assert!(matches!(err, Error::UnsafePath { .. }), "{err}");
+        std::fs::write(outside.path().join("z"), "keep").unwrap();
+        assert!(remove_file(d.path(), "deploy/z").is_err());
+        assert!(outside.path().join("z").exists());
+    }
+
+    /// Past the check, the kernel itself refuses a link that leaves the
+    /// root, wherever on the path it stands.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_kernel_refuses_resolution_outside_the_root() {
+        let outside = tempfile::tempdir().unwrap();
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("a")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join("a/out")).unwrap();
+        let root = beneath::Root::open(d.path()).unwrap();
+        assert!(matches!(root.dir("a/out"), Err(Refusal::Escapes)));
+        assert!(matches!(root.make_dir("a/out/b"), Err(Refusal::Escapes)));
+        assert!(matches!(root.open_read("a/out/z"), Err(Refusal::Escapes)));
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! apply. Commands call into it and never into each other.
 
 pub mod apply;
+#[cfg(target_os = "linux")]
+mod beneath;
 pub mod catalog;
 pub mod fsio;
 pub mod lock;
