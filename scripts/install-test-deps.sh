@@ -116,8 +116,9 @@ fi
 
 # --- WebSocket alerts and architecture diagrams (tests/ws_alert.rs, ---------
 # --- tests/architecture_doc.rs) ---------------------------------------------
-# A real `ws` server and client (npm) and uvicorn with `websockets` (PyPI)
-# drive the WebSocket counters of the generated metrics modules; mermaid-cli
+# Real `ws` and Socket.IO servers and clients (npm) and uvicorn with
+# `websockets` (PyPI) drive the WebSocket counters of the generated metrics
+# modules; mermaid-cli
 # renders docs/ARCHITECTURE.md's diagrams with Debian's Chromium (installed
 # above for the Next.js test), so puppeteer downloads no browser. npm
 # packages come from the committed lock files, through the cache in ~/.npm.

@@ -2,7 +2,9 @@
 //! export. Each module runs in a real server, wired as its header says: a
 //! `ws` WebSocketServer on node:http with `metrics.trackWebSockets(wss)`,
 //! and uvicorn (websockets protocol) serving an ASGI app behind
-//! `PrometheusMiddleware`. Real clients (`ws`, `websockets`) close cleanly,
+//! `PrometheusMiddleware`; and a Socket.IO server wired with the snippet the
+//! module documents for Socket.IO paths. Real clients (`ws`, `websockets`,
+//! engine.io over `ws`) close cleanly,
 //! drop the TCP connection without a close frame, get refused, and one
 //! stays open. Then the metrics path is scraped over HTTP and
 //! (a) `promtool check metrics` accepts the scrape;
@@ -31,12 +33,30 @@ fn profile_of(preset: &str, sets: &[&str]) -> Profile {
     Profile::from_layers(&[Preset::find(preset).unwrap().layer(), set]).unwrap()
 }
 
-/// What every driver does, as (clients, kind): clean closes, abnormal
-/// drops, refused upgrades, and connections left open at the scrape.
-const CLEAN: u32 = 2;
-const DROPPED: u32 = 3;
-const REFUSED: u32 = 1;
-const LEFT_OPEN: u32 = 1;
+/// What a driver's clients do: close cleanly, drop abnormally, get
+/// refused, stay open at the scrape.
+struct Clients {
+    clean: u32,
+    dropped: u32,
+    refused: u32,
+    left_open: u32,
+}
+
+/// The ws and uvicorn drivers' clients (the counts are passed to them).
+const CLIENTS: Clients = Clients {
+    clean: 2,
+    dropped: 3,
+    refused: 1,
+    left_open: 1,
+};
+
+/// What SOCKETIO_DRIVER does.
+const SOCKETIO_CLIENTS: Clients = Clients {
+    clean: 2,
+    dropped: 1,
+    refused: 1,
+    left_open: 1,
+};
 
 const NODE_DRIVER: &str = r#"
 const http = require('node:http');
@@ -104,6 +124,75 @@ server.listen(0, '127.0.0.1', async () => {
     await new Promise((r) => setTimeout(r, 50));
   }
   console.log(JSON.stringify({ refusals, scrape: text }));
+  process.exit(0);
+});
+"#;
+
+/// A Socket.IO server wired with the snippet the module documents (argv),
+/// and engine.io v4 clients spoken over `ws`: two leave cleanly (a
+/// namespace disconnect, a closed socket), one stops answering pings, one
+/// is refused by allowRequest, one stays.
+const SOCKETIO_DRIVER: &str = r#"
+const http = require('node:http');
+const { Server } = require('socket.io');
+const { WebSocket } = require('ws');
+const [modulePath, ioPath, metricsPath, snippet] = process.argv.slice(2);
+const metrics = require(modulePath);
+
+const server = http.createServer((req, res) => {
+  req.originalUrl = req.url;
+  metrics.middleware(req, res, () => {
+    if (req.url === metricsPath) { metrics.handler(req, res); return; }
+    res.statusCode = 404; res.end();
+  });
+});
+const io = new Server(server, {
+  path: ioPath, transports: ['websocket'], pingInterval: 200, pingTimeout: 200,
+  allowRequest: (req, cb) => cb(null, new URL(req.url, 'http://app').searchParams.get('token') === 'good'),
+});
+eval(snippet);
+
+const scrape = (port) => new Promise((resolve, reject) => {
+  http.get({ host: '127.0.0.1', port, path: metricsPath }, (res) => {
+    let body = ''; res.on('data', (c) => { body += c; }); res.on('end', () => resolve(body));
+  }).on('error', reject);
+});
+// An engine.io v4 client on a WebSocket, joined to the main namespace.
+const join = (port, { answerPings = true } = {}) => new Promise((resolve, reject) => {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}${ioPath}?EIO=4&transport=websocket&token=good`);
+  ws.on('message', (data) => {
+    const m = String(data);
+    if (m.startsWith('0')) ws.send('40');
+    else if (m.startsWith('40')) resolve(ws);
+    else if (m === '2' && answerPings) ws.send('3');
+  });
+  ws.once('error', reject);
+});
+
+server.listen(0, '127.0.0.1', async () => {
+  const port = server.address().port;
+  const a = await join(port);
+  a.send('41'); // disconnect from the namespace
+  const b = await join(port);
+  b.close(1000);
+  await join(port, { answerPings: false }); // silent: the server times it out
+  const refusals = [await new Promise((resolve) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${ioPath}?EIO=4&transport=websocket&token=bad`);
+    ws.once('unexpected-response', (req, res) => { resolve(res.statusCode); req.destroy(); });
+    ws.once('open', () => resolve('opened'));
+    ws.once('error', () => {});
+  })];
+  const stay = await join(port);
+  let text = '';
+  for (let tries = 0; tries < 100; tries++) {
+    text = await scrape(port);
+    const closed = [...text.matchAll(/^websocket_connections_closed_total\{[^}]*\} (\d+)$/gm)]
+      .reduce((n, m) => n + Number(m[1]), 0);
+    if (closed >= 3) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  console.log(JSON.stringify({ refusals, scrape: text }));
+  stay.terminate();
   process.exit(0);
 });
 "#;
@@ -297,9 +386,9 @@ fn replay(run: &Run, samples: &BTreeMap<String, f64>, fire: bool, what: &str) {
 }
 
 /// (a) to (d) on a driver's output.
-fn check(run: &Run, out: &serde_json::Value, what: &str) {
+fn check(run: &Run, out: &serde_json::Value, c: &Clients, what: &str) {
     let refusals = out["refusals"].as_array().expect("refusals");
-    assert_eq!(refusals.len(), REFUSED as usize, "{what}");
+    assert_eq!(refusals.len(), c.refused as usize, "{what}");
     for r in refusals {
         let code = r.as_u64().unwrap_or_else(|| panic!("{what}: refused {r}"));
         assert!(
@@ -313,18 +402,18 @@ fn check(run: &Run, out: &serde_json::Value, what: &str) {
     let want: BTreeMap<String, f64> = [
         (
             "websocket_connections_opened_total",
-            CLEAN + DROPPED + LEFT_OPEN,
+            c.clean + c.dropped + c.left_open,
         ),
         (
             "websocket_connections_closed_total{outcome=\"normal\"}",
-            CLEAN,
+            c.clean,
         ),
         (
             "websocket_connections_closed_total{outcome=\"abnormal\"}",
-            DROPPED,
+            c.dropped,
         ),
-        ("websocket_upgrades_failed_total", REFUSED),
-        ("websocket_connections_open", LEFT_OPEN),
+        ("websocket_upgrades_failed_total", c.refused),
+        ("websocket_connections_open", c.left_open),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), f64::from(v)))
@@ -365,7 +454,23 @@ fn check(run: &Run, out: &serde_json::Value, what: &str) {
 }
 
 fn counts() -> [String; 4] {
-    [CLEAN, DROPPED, REFUSED, LEFT_OPEN].map(|n| n.to_string())
+    let c = CLIENTS;
+    [c.clean, c.dropped, c.refused, c.left_open].map(|n| n.to_string())
+}
+
+/// The code lines of the module's documented Socket.IO usage.
+fn socketio_usage(module: &str) -> String {
+    let code: Vec<&str> = module
+        .lines()
+        .skip_while(|l| !l.starts_with("// Socket.IO on"))
+        .skip_while(|l| !l.starts_with("//   "))
+        .map_while(|l| l.strip_prefix("//   "))
+        .collect();
+    assert!(
+        code.len() >= 3,
+        "no Socket.IO usage in the module:\n{module}"
+    );
+    code.join("\n")
 }
 
 #[test]
@@ -387,7 +492,7 @@ fn node_module_counts_real_websockets_and_the_rules_fire_on_them() {
             .arg(&profile.service.metrics_path)
             .args(counts()),
     );
-    check(&run, &out, "node + ws");
+    check(&run, &out, &CLIENTS, "node + ws");
 }
 
 #[test]
@@ -412,7 +517,34 @@ fn python_module_counts_real_websockets_and_the_rules_fire_on_them() {
             .arg(&profile.service.metrics_path)
             .args(counts()),
     );
-    check(&run, &out, "python + uvicorn + websockets");
+    check(&run, &out, &CLIENTS, "python + uvicorn + websockets");
+}
+
+#[test]
+fn node_module_socketio_usage_counts_real_sockets_and_the_rules_fire_on_them() {
+    let preset = "ringcentral-hold-hunter";
+    let run = init_preset_with(preset, &[]);
+    let profile = profile_of(preset, &[]);
+    assert!(profile.voice.websocket_path.ends_with("/socket.io/"));
+    let module = run.read("src/metrics.cjs");
+    let dir = tempfile::tempdir().unwrap();
+    let driver = dir.path().join("driver.cjs");
+    std::fs::write(&driver, SOCKETIO_DRIVER).unwrap();
+    let out = run_json(
+        Command::new(require_tool("node"))
+            .env(
+                "NODE_PATH",
+                test_package("ws-node/node_modules/socket.io")
+                    .parent()
+                    .unwrap(),
+            )
+            .arg(&driver)
+            .arg(run.path().join("src/metrics.cjs"))
+            .arg(&profile.voice.websocket_path)
+            .arg(&profile.service.metrics_path)
+            .arg(socketio_usage(&module)),
+    );
+    check(&run, &out, &SOCKETIO_CLIENTS, "node + Socket.IO");
 }
 
 /// Without a WebSocket path, neither the modules nor the rules mention
