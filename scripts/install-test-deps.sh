@@ -113,3 +113,31 @@ if [ ! -f "$hooks_stamp" ] || [ "$(cat "$hooks_stamp")" != "${HOOKS_PY[*]}" ]; t
   "$VENV_DIR/hooks-py/bin/pip" install -q --disable-pip-version-check "${HOOKS_PY[@]}"
   printf '%s' "${HOOKS_PY[*]}" >"$hooks_stamp"
 fi
+
+# --- WebSocket alerts and architecture diagrams (tests/ws_alert.rs, ---------
+# --- tests/architecture_doc.rs) ---------------------------------------------
+# Real `ws` and Socket.IO servers and clients (npm) and uvicorn with
+# `websockets` (PyPI) drive the WebSocket counters of the generated metrics
+# modules; mermaid-cli
+# renders docs/ARCHITECTURE.md's diagrams with Debian's Chromium (installed
+# above for the Next.js test), so puppeteer downloads no browser. npm
+# packages come from the committed lock files, through the cache in ~/.npm.
+FIXTURES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures"
+for pair in websocket-deps:ws-node mermaid-cli:mermaid-cli; do
+  from="$FIXTURES_DIR/${pair%%:*}"
+  into="$VENV_DIR/${pair#*:}"
+  if ! cmp -s "$from/package-lock.json" "$into/package-lock.json"; then
+    echo "installing test packages (npm) from $from into $into"
+    mkdir -p "$into"
+    cp "$from/package.json" "$from/package-lock.json" "$into/"
+    (cd "$into" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
+  fi
+done
+WS_PY=(uvicorn==0.35.0 websockets==15.0.1)
+ws_stamp="$VENV_DIR/ws-py/.installed"
+if [ ! -f "$ws_stamp" ] || [ "$(cat "$ws_stamp")" != "${WS_PY[*]}" ]; then
+  echo "installing WebSocket test packages (PyPI) into $VENV_DIR/ws-py"
+  python3 -m venv "$VENV_DIR/ws-py"
+  "$VENV_DIR/ws-py/bin/pip" install -q --disable-pip-version-check "${WS_PY[@]}"
+  printf '%s' "${WS_PY[*]}" >"$ws_stamp"
+fi
