@@ -339,8 +339,9 @@ fn balanced(s: &str) -> bool {
     stack.is_empty() && !quoted
 }
 
-/// A structural check of the flowcharts (no Mermaid renderer runs here: it
-/// needs a browser): a `flowchart` header, subgraphs closed, brackets and
+/// A structural check of the flowcharts, beside the real rendering in
+/// tests/architecture_doc.rs (which says whether Mermaid parses them; this
+/// says what they mean): a `flowchart` header, subgraphs closed, brackets and
 /// quotes balanced, every edge between declared nodes; and the diagram
 /// follows the profile.
 #[test]
