@@ -14,10 +14,7 @@ use serde_norway::Value;
 use shipready::verify::Outcome;
 
 const ECS_ONLY: [&str; 2] = ["infra/terraform/ecs.tf", "infra/terraform/sidecars.tf"];
-const KUBERNETES_ONLY: [&str; 2] = [
-    "infra/terraform/eks.tf",
-    "infra/terraform/eks_identity.tf",
-];
+const KUBERNETES_ONLY: [&str; 2] = ["infra/terraform/eks.tf", "infra/terraform/eks_identity.tf"];
 
 /// The generated files, without shipready's own bookkeeping (the lock in
 /// shipready.toml, the merge bases under .shipready/).
@@ -48,13 +45,21 @@ fn switching_targets_moves_files_and_keeps_local_edits() {
     std::fs::write(run.path().join(edited), &edit).unwrap();
 
     let run = shipready(run, &["update", "--set", "deploy.target=kubernetes"]);
-    assert_eq!(run.read(edited), edit, "the edited ECS file is kept as edited");
+    assert_eq!(
+        run.read(edited),
+        edit,
+        "the edited ECS file is kept as edited"
+    );
     assert!(
         !run.path().join("infra/terraform/sidecars.tf").exists(),
         "the untouched ECS-only file is removed"
     );
     for f in KUBERNETES_ONLY {
-        assert_eq!(run.read(f), fresh_k8s.read(f), "{f} as a fresh init writes it");
+        assert_eq!(
+            run.read(f),
+            fresh_k8s.read(f),
+            "{f} as a fresh init writes it"
+        );
     }
     let workflow = ".github/workflows/deploy.yml";
     assert_eq!(run.read(workflow), fresh_k8s.read(workflow));
@@ -96,8 +101,12 @@ fn kubernetes_deploy_workflow_of_every_preset_passes_actionlint_and_zizmor() {
     for preset in presets() {
         let run = init_preset_with(&preset, &["deploy.target=kubernetes"]);
         let file = ".github/workflows/deploy.yml";
-        assert!(run.read(file).contains("kubectl"), "{preset}: not the Kubernetes workflow");
-        let findings = shipready::verify::check_only(run.path(), &[file], &["actionlint", "zizmor"]);
+        assert!(
+            run.read(file).contains("kubectl"),
+            "{preset}: not the Kubernetes workflow"
+        );
+        let findings =
+            shipready::verify::check_only(run.path(), &[file], &["actionlint", "zizmor"]);
         assert_eq!(findings.len(), 2, "{preset}: {findings:?}");
         for f in findings {
             assert!(
@@ -122,7 +131,7 @@ case "$*" in
   *"logs job/migrate"*) echo "migration error" ;;
   *"component=migrate"*) echo "job.batch/migrate serverside-applied" ;;
   *"apply"*"-o name"*)
-    printf 'serviceaccount/app\nservice/app\ndeployment.apps/app\ndeployment.apps/worker\njob.batch/migrate\n' ;;
+    printf 'serviceaccount/app\nservice/app\ndeployment.apps/app\ndeployment.apps/worker\n' ;;
   *"rollout status"*) exit "$ROLLOUT_EXIT" ;;
 esac
 exit 0
@@ -215,13 +224,20 @@ fn simulate(run: &Run, migrate: &str, rollout: u8, smoke: u8) -> Outcome2 {
     for d in [&bin, &temp, &ws.join(&overlay)] {
         std::fs::create_dir_all(d).unwrap();
     }
-    std::fs::write(ws.join(&overlay).join("kustomization.yaml"), "resources: []\n").unwrap();
+    std::fs::write(
+        ws.join(&overlay).join("kustomization.yaml"),
+        "resources: []\n",
+    )
+    .unwrap();
     fakes(&bin);
 
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     for scope in [doc.get("env"), job.get("env")] {
         for (k, v) in scope.and_then(Value::as_mapping).into_iter().flatten() {
-            let v = v.as_str().map(str::to_string).unwrap_or_else(|| format!("{v:?}"));
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{v:?}"));
             let v = match (k.as_str(), v.contains("${{")) {
                 (_, false) => v,
                 (Some("TAG"), true) => "0123456789abcdef0123456789abcdef01234567".to_string(),
@@ -295,7 +311,14 @@ fn simulate(run: &Run, migrate: &str, rollout: u8, smoke: u8) -> Outcome2 {
             );
         }
         failed |= !out.status.success();
-        steps.push((name, if out.status.success() { "success" } else { "failure" }));
+        steps.push((
+            name,
+            if out.status.success() {
+                "success"
+            } else {
+                "failure"
+            },
+        ));
     }
     let calls = std::fs::read_to_string(sim.path().join("calls.log"))
         .unwrap_or_default()
@@ -311,7 +334,8 @@ fn kubernetes_deploy_migrates_applies_waits_and_smoke_tests_in_order() {
     let s = simulate(&run, "Complete", 0, 0);
     for (name, outcome) in &s.steps {
         // The image is in ECR already (the fake says so): a re-run's path.
-        let skipped = name.starts_with("Roll the Deployments back") || name.starts_with("Push the image");
+        let skipped =
+            name.starts_with("Roll the Deployments back") || name.starts_with("Push the image");
         let want = if skipped { "skipped" } else { "success" };
         assert_eq!(*outcome, want, "{name}: {:#?}", s.calls);
     }
@@ -328,8 +352,21 @@ fn kubernetes_deploy_migrates_applies_waits_and_smoke_tests_in_order() {
         "curl https://staging.test/health",
     ];
     let at: Vec<usize> = order.iter().map(|n| s.at(n)).collect();
-    assert!(at.windows(2).all(|w| w[0] < w[1]), "order {order:?} at {at:?}: {:#?}", s.calls);
-    assert!(s.calls.iter().any(|c| c.contains("@sha256:")), "pinned by digest: {:#?}", s.calls);
+    assert!(
+        at.windows(2).all(|w| w[0] < w[1]),
+        "order {order:?} at {at:?}: {:#?}",
+        s.calls
+    );
+    assert!(
+        s.calls.iter().any(|c| c.contains("@sha256:")),
+        "pinned by digest: {:#?}",
+        s.calls
+    );
+    let apply = &s.calls[s.at("-o name")];
+    assert!(
+        apply.contains("component!=migrate"),
+        "the migrate Job is not applied a second time: {apply}"
+    );
     assert!(!s.has("rollout undo"), "{:#?}", s.calls);
 }
 
@@ -339,12 +376,25 @@ fn kubernetes_deploy_undoes_the_rollout_when_the_smoke_test_or_rollout_fails() {
     for (rollout, smoke, failing) in [(0, 22, "Smoke test"), (1, 0, "Wait for the rollouts")] {
         let s = simulate(&run, "Complete", rollout, smoke);
         assert_eq!(s.step(failing), "failure", "{:?}", s.steps);
-        assert_eq!(s.step("Roll the Deployments back"), "success", "{:#?}", s.calls);
+        assert_eq!(
+            s.step("Roll the Deployments back"),
+            "success",
+            "{:#?}",
+            s.calls
+        );
         let undo = s.at("rollout undo deployment.apps/app");
         assert!(s.at("-o name") < undo, "{:#?}", s.calls);
-        assert!(s.has("rollout undo deployment.apps/worker"), "{:#?}", s.calls);
+        assert!(
+            s.has("rollout undo deployment.apps/worker"),
+            "{:#?}",
+            s.calls
+        );
         if smoke != 0 {
-            assert!(s.at("curl ") < undo, "undo after the smoke test: {:#?}", s.calls);
+            assert!(
+                s.at("curl ") < undo,
+                "undo after the smoke test: {:#?}",
+                s.calls
+            );
         }
     }
 }
@@ -355,7 +405,11 @@ fn kubernetes_deploy_stops_before_applying_when_the_migration_fails() {
     let s = simulate(&run, "Failed", 0, 0);
     assert_eq!(s.step("Run database migrations"), "failure");
     assert_eq!(s.step("Apply the overlay"), "skipped");
-    assert_eq!(s.step("Roll the Deployments back"), "skipped", "nothing was changed");
+    assert_eq!(
+        s.step("Roll the Deployments back"),
+        "skipped",
+        "nothing was changed"
+    );
     assert!(s.has("logs job/migrate"), "the failed Job's logs are shown");
     assert!(!s.has("-o name") && !s.has("rollout"), "{:#?}", s.calls);
 }

@@ -46,11 +46,20 @@ fn eks_tree_formats_validates_plans_and_passes_checkov() {
     let started = Instant::now();
     let run = init_kubernetes("fastapi-three-tier");
     let names = tf_names(&run);
-    for want in ["eks.tf", "eks_identity.tf", "rds.tf", "elasticache.tf", "backups.tf"] {
+    for want in [
+        "eks.tf",
+        "eks_identity.tf",
+        "rds.tf",
+        "elasticache.tf",
+        "backups.tf",
+    ] {
         assert!(names.contains(&want.to_string()), "no {want}: {names:?}");
     }
     for gone in ["ecs.tf", "sidecars.tf"] {
-        assert!(!names.contains(&gone.to_string()), "{gone} is ECS-only: {names:?}");
+        assert!(
+            !names.contains(&gone.to_string()),
+            "{gone} is ECS-only: {names:?}"
+        );
     }
     let root = run.path();
     passes((FMT.run)(root, DIR), "terraform fmt");
@@ -123,7 +132,10 @@ fn each_target_renders_only_its_own_compute() {
         "variable \"app_cpu\"",
     ] {
         assert!(ecs_text.contains(ecs_only), "ECS tree lacks {ecs_only}");
-        assert!(!k8s_text.contains(ecs_only), "Kubernetes tree has {ecs_only}");
+        assert!(
+            !k8s_text.contains(ecs_only),
+            "Kubernetes tree has {ecs_only}"
+        );
     }
     for k8s_only in [
         "resource \"aws_eks_cluster\"",
@@ -131,13 +143,26 @@ fn each_target_renders_only_its_own_compute() {
         "resource \"aws_eks_access_entry\"",
         "eks:DescribeCluster",
     ] {
-        assert!(k8s_text.contains(k8s_only), "Kubernetes tree lacks {k8s_only}");
+        assert!(
+            k8s_text.contains(k8s_only),
+            "Kubernetes tree lacks {k8s_only}"
+        );
         assert!(!ecs_text.contains(k8s_only), "ECS tree has {k8s_only}");
     }
     // Both share the stores and their backups.
-    for shared in ["aws_db_instance", "aws_elasticache_replication_group", "aws_s3_bucket.backups"] {
-        assert!(ecs_text.contains(shared) && k8s_text.contains(shared), "{shared}");
+    for shared in [
+        "aws_db_instance",
+        "aws_elasticache_replication_group",
+        "aws_s3_bucket.backups",
+    ] {
+        assert!(
+            ecs_text.contains(shared) && k8s_text.contains(shared),
+            "{shared}"
+        );
     }
     let tfvars = k8s.read(&format!("{DIR}/environments/production.tfvars"));
-    assert!(tfvars.contains("eks_node_min") && !tfvars.contains("app_cpu"), "{tfvars}");
+    assert!(
+        tfvars.contains("eks_node_min") && !tfvars.contains("app_cpu"),
+        "{tfvars}"
+    );
 }
