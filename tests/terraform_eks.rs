@@ -75,6 +75,28 @@ fn eks_tree_formats_validates_plans_and_passes_checkov() {
         );
     }
     passes((CHECKOV.run)(root, DIR), "checkov");
+
+    // The plan's assertions can say no: nodes that let IMDSv1 through fail.
+    let eks = dir.join("eks.tf");
+    let text = std::fs::read_to_string(&eks).unwrap();
+    let broken = text.replacen(
+        "http_tokens                 = \"required\"",
+        "http_tokens                 = \"optional\"",
+        1,
+    );
+    assert_ne!(
+        broken, text,
+        "eks.tf no longer requires IMDSv2 where expected"
+    );
+    std::fs::write(&eks, broken).unwrap();
+    let (ok, out) = tf.run(
+        &dir,
+        &["test", "-no-color", "-var-file=environments/staging.tfvars"],
+    );
+    assert!(
+        !ok && out.contains("require IMDSv2"),
+        "a plan with IMDSv1 allowed passed:\n{out}"
+    );
     eprintln!(
         "EKS tree: fmt, validate, 2 plans, checkov in {:.1}s",
         started.elapsed().as_secs_f64()
