@@ -126,6 +126,10 @@ pub fn ecs(p: &Profile) -> bool {
 pub fn kubernetes(p: &Profile) -> bool {
     p.deploy.target == DeployTarget::Kubernetes
 }
+/// Sidecars as ECS services (the Kubernetes manifests run them as Deployments).
+pub fn ecs_sidecars(p: &Profile) -> bool {
+    ecs(p) && sidecars(p)
+}
 pub fn letsencrypt(p: &Profile) -> bool {
     p.edge.tls == TlsMode::Letsencrypt
 }
@@ -196,8 +200,8 @@ pub const CATALOG: &[Entry] = &[
     file("infra/terraform/rds.tf.tera", "infra/terraform/rds.tf", postgres),
     file("infra/terraform/elasticache.tf.tera", "infra/terraform/elasticache.tf", redis),
     file("infra/terraform/ecr.tf.tera", "infra/terraform/ecr.tf", always),
-    file("infra/terraform/ecs.tf.tera", "infra/terraform/ecs.tf", always),
-    file("infra/terraform/sidecars.tf.tera", "infra/terraform/sidecars.tf", sidecars),
+    file("infra/terraform/ecs.tf.tera", "infra/terraform/ecs.tf", ecs),
+    file("infra/terraform/sidecars.tf.tera", "infra/terraform/sidecars.tf", ecs_sidecars),
     file("infra/terraform/alb.tf.tera", "infra/terraform/alb.tf", always),
     file("infra/terraform/alarms.tf.tera", "infra/terraform/alarms.tf", always),
     file("infra/terraform/backups.tf.tera", "infra/terraform/backups.tf", always),
@@ -206,6 +210,10 @@ pub const CATALOG: &[Entry] = &[
     file("infra/terraform/tests/plan.tftest.hcl.tera", "infra/terraform/tests/plan.tftest.hcl", always),
     per_env("infra/terraform/environments/{env}.tfvars.tera", "infra/terraform/environments/{env}.tfvars", always),
     per_env("infra/terraform/environments/{env}.s3.tfbackend.tera", "infra/terraform/environments/{env}.s3.tfbackend", always),
+    // AWS, Kubernetes target
+    file("infra/terraform/eks.tf.tera", "infra/terraform/eks.tf", kubernetes),
+    file("infra/terraform/eks_identity.tf.tera", "infra/terraform/eks_identity.tf", kubernetes),
+    file(".github/workflows/deploy.kubernetes.yml.tera", ".github/workflows/deploy.yml", kubernetes),
     // CI/CD
     file(
         ".github/workflows/ci.yml.tera",
@@ -215,7 +223,7 @@ pub const CATALOG: &[Entry] = &[
     file(
         ".github/workflows/deploy.yml.tera",
         ".github/workflows/deploy.yml",
-        always,
+        ecs,
     ),
     file(
         ".github/workflows/terraform.yml.tera",
