@@ -385,6 +385,7 @@ pub const CATALOG: &[Entry] = &[
     file("deploy/k8s/base/monitoring/prometheusrule-redis.yaml.tera", "deploy/k8s/base/monitoring/prometheusrule-redis.yaml", k8s_monitoring_redis),
     file("deploy/k8s/base/monitoring/prometheusrule-cluster.yaml.tera", "deploy/k8s/base/monitoring/prometheusrule-cluster.yaml", k8s_monitoring),
     file("deploy/k8s/base/monitoring/tests/cluster.test.yml.tera", "deploy/k8s/base/monitoring/tests/cluster.test.yml", k8s_monitoring),
+    file("deploy/k8s/base/monitoring/tests/backup-jobs.test.yml.tera", "deploy/k8s/base/monitoring/tests/backup-jobs.test.yml", k8s_monitoring_backups),
     file("deploy/k8s/base/backup/kustomization.yaml.tera", "deploy/k8s/base/backup/kustomization.yaml", k8s_backups),
     file("deploy/k8s/base/backup/Dockerfile.tera", "deploy/k8s/base/backup/Dockerfile", k8s_backup_postgres),
     file("deploy/k8s/base/backup/externalsecret.yaml.tera", "deploy/k8s/base/backup/externalsecret.yaml", k8s_backup_postgres),
@@ -406,6 +407,10 @@ pub fn k8s_monitoring_postgres(p: &Profile) -> bool {
 }
 pub fn k8s_monitoring_redis(p: &Profile) -> bool {
     kubernetes(p) && monitoring_redis(p)
+}
+/// Alerts on the backup CronJobs, which only Postgres has.
+pub fn k8s_monitoring_backups(p: &Profile) -> bool {
+    kubernetes(p) && monitoring_postgres(p)
 }
 /// The folder exists whenever compose schedules backups, so the base can list it.
 pub fn k8s_backups(p: &Profile) -> bool {
