@@ -563,3 +563,63 @@ fn backup_and_restore_test_cronjobs_run_against_a_real_postgres() {
     );
     assert_eq!(left, "0");
 }
+
+/// Every object kustomize builds from the monitoring folder.
+fn built_monitoring(run: &Run) -> Vec<Value> {
+    let out = Command::new(require_tool("kubectl"))
+        .args(["kustomize"])
+        .arg(run.path().join(MONITORING))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .split("\n---\n")
+        .map(|d| serde_norway::from_str(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn scrape_objects_carry_the_chart_label_and_the_compose_job_names() {
+    let k8s = init_preset_with("twilio-voice", &[K8S, "worker.metrics_port=9464"]);
+    let service = preset_service(&k8s);
+    let docs = built_monitoring(&k8s);
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    for kind in ["ServiceMonitor", "PodMonitor", "PrometheusRule"] {
+        assert!(kinds.contains(&kind), "{kinds:?}");
+    }
+    for d in &docs {
+        // kube-prometheus-stack's default selectors: release=<release name>.
+        assert_eq!(
+            d["metadata"]["labels"]["release"], "kube-prometheus-stack",
+            "{:?}",
+            d["metadata"]["name"]
+        );
+        assert_eq!(d["metadata"]["namespace"].as_str(), Some(service.as_str()));
+    }
+    let job_of = |kind: &str, endpoints: &str| -> (Value, Value) {
+        let d = docs.iter().find(|d| d["kind"] == kind).unwrap();
+        let e = &d["spec"][endpoints][0];
+        let relabel = &e["relabelings"][0];
+        assert_eq!(relabel["targetLabel"], "job");
+        (e.clone(), relabel["replacement"].clone())
+    };
+    let (app, job) = job_of("ServiceMonitor", "endpoints");
+    assert_eq!(job, "app");
+    assert_eq!(app["port"], "http");
+    let profile: toml::Value = toml::from_str(&k8s.read("shipready.toml")).unwrap();
+    let metrics_path = profile["profile"]["service"]["metrics_path"]
+        .as_str()
+        .unwrap();
+    assert_eq!(app["path"].as_str(), Some(metrics_path));
+    let (worker, job) = job_of("PodMonitor", "podMetricsEndpoints");
+    assert_eq!(job, "worker");
+    assert_eq!(worker["targetPort"], 9464);
+    // compose's Prometheus scrapes the same two jobs.
+    let compose = k8s.read("monitoring/prometheus/prometheus.yml");
+    assert!(compose.contains("job_name: app") && compose.contains("job_name: worker"));
+}
