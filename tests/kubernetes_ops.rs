@@ -279,6 +279,7 @@ fn built_backup(run: &Run) -> Vec<Value> {
 
 #[test]
 fn backup_cronjobs_run_byte_identical_scripts_hardened() {
+    let mut inline_programs = 0;
     for preset in presets() {
         let k8s = init_preset_with(&preset, &[K8S]);
         let has_postgres = k8s
@@ -323,6 +324,22 @@ fn backup_cronjobs_run_byte_identical_scripts_hardened() {
                 "RuntimeDefault"
             );
             let c = &pod["containers"][0];
+            // An inline `bash -c` program gets the scripts' shellcheck.
+            if let Some(program) = c["args"][0].as_str() {
+                let file = tempfile::NamedTempFile::new().unwrap();
+                std::fs::write(file.path(), program).unwrap();
+                let out = Command::new(require_tool("shellcheck"))
+                    .args(["--shell=bash", "--severity=style"])
+                    .arg(file.path())
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{preset}: {}",
+                    String::from_utf8_lossy(&out.stdout)
+                );
+                inline_programs += 1;
+            }
             assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
             assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
             assert_eq!(c["securityContext"]["capabilities"]["drop"][0], "ALL");
@@ -338,6 +355,8 @@ fn backup_cronjobs_run_byte_identical_scripts_hardened() {
             );
         }
     }
+    // Presets with Postgres and a persistent Redis name the newest backup.
+    assert!(inline_programs > 0);
 }
 
 /// Hours of the day and days of the month a `M H DOM * *` schedule runs at.
