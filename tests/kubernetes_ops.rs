@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::kubernetes_ops::{cronjob_command, kustomize_build, longest_gap_hours};
 use common::postgres::Postgres;
 use common::{init_preset_with, presets, require_tool, Run};
 use serde_norway::Value;
@@ -258,25 +259,6 @@ fn the_validator_fails_a_broken_cluster_rule_test() {
     );
 }
 
-/// The ConfigMap kustomize builds from the backup folder.
-fn built_backup(run: &Run) -> Vec<Value> {
-    let out = Command::new(require_tool("kubectl"))
-        .args(["kustomize"])
-        .arg(run.path().join(BACKUP))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    text.split("\n---\n")
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_norway::from_str(d).unwrap())
-        .collect()
-}
-
 #[test]
 fn backup_cronjobs_run_byte_identical_scripts_hardened() {
     let mut inline_programs = 0;
@@ -286,7 +268,7 @@ fn backup_cronjobs_run_byte_identical_scripts_hardened() {
             .files()
             .iter()
             .any(|f| f == "scripts/backup-postgres.sh");
-        let docs = built_backup(&k8s);
+        let docs = kustomize_build(&k8s.path().join(BACKUP));
         if !has_postgres {
             // Redis alone: ElastiCache snapshots, nothing scheduled here.
             assert!(docs.is_empty(), "{preset}: {docs:?}");
@@ -359,43 +341,6 @@ fn backup_cronjobs_run_byte_identical_scripts_hardened() {
     assert!(inline_programs > 0);
 }
 
-/// Hours of the day and days of the month a `M H DOM * *` schedule runs at.
-fn cron_field(field: &str, first: u32, last: u32) -> Vec<u32> {
-    if field == "*" {
-        return (first..=last).collect();
-    }
-    if let Some(step) = field.strip_prefix("*/") {
-        let step: u32 = step.parse().unwrap();
-        return (first..=last).step_by(step as usize).collect();
-    }
-    vec![field.parse().unwrap()]
-}
-
-/// The longest gap, in hours, between runs of `schedule` over a year
-/// (minutes are fixed, so whole hours).
-fn longest_gap_hours(schedule: &str) -> i64 {
-    let f: Vec<&str> = schedule.split_whitespace().collect();
-    assert_eq!(f.len(), 5, "{schedule}");
-    assert!(
-        f[0].parse::<u32>().is_ok() && f[3] == "*" && f[4] == "*",
-        "{schedule}"
-    );
-    let hours = cron_field(f[1], 0, 23);
-    let days = cron_field(f[2], 1, 31);
-    const MONTH_DAYS: [u32; 12] = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-    let mut runs = Vec::new();
-    let mut day_of_year = 0i64;
-    for len in MONTH_DAYS {
-        for d in 1..=len {
-            if days.contains(&d) {
-                runs.extend(hours.iter().map(|h| day_of_year * 24 + i64::from(*h)));
-            }
-            day_of_year += 1;
-        }
-    }
-    runs.windows(2).map(|w| w[1] - w[0]).max().unwrap()
-}
-
 #[test]
 fn backup_schedule_keeps_the_interval() {
     for hours in [1u32, 5, 6, 12, 24, 48, 100, 168] {
@@ -416,59 +361,6 @@ fn backup_schedule_keeps_the_interval() {
             assert_eq!(gap, i64::from(hours), "{hours} h: {schedule}");
         }
     }
-}
-
-/// A CronJob's container command with the pod's mounts mapped to local
-/// directories, its env with secretKeyRefs taken from `secrets`, and
-/// `overrides` (where a local test server differs from the cluster).
-fn cronjob_command(
-    cj: &Value,
-    mounts: &BTreeMap<&str, &Path>,
-    secrets: &BTreeMap<&str, String>,
-    overrides: &[(&str, String)],
-) -> Command {
-    let c = &cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0];
-    let local = |s: &str| -> String {
-        let mut s = s.to_string();
-        for (pod, here) in mounts {
-            s = s.replace(pod, &here.display().to_string());
-        }
-        s
-    };
-    // Every mount of the pod has a local directory.
-    for m in c["volumeMounts"].as_sequence().unwrap() {
-        let path = m["mountPath"].as_str().unwrap();
-        assert!(mounts.contains_key(path), "no local directory for {path}");
-    }
-    let mut argv: Vec<String> = c["command"]
-        .as_sequence()
-        .unwrap()
-        .iter()
-        .chain(c["args"].as_sequence().into_iter().flatten())
-        .map(|a| local(a.as_str().unwrap()))
-        .collect();
-    let mut cmd = Command::new(argv.remove(0));
-    cmd.args(argv)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap());
-    for e in c["env"].as_sequence().unwrap() {
-        let name = e["name"].as_str().unwrap();
-        let value = match e["value"].as_str() {
-            Some(v) => local(v),
-            None => {
-                let key = e["valueFrom"]["secretKeyRef"]["key"].as_str().unwrap();
-                secrets
-                    .get(key)
-                    .unwrap_or_else(|| panic!("no test value for {key}"))
-                    .clone()
-            }
-        };
-        cmd.env(name, value);
-    }
-    for (k, v) in overrides {
-        cmd.env(k, v);
-    }
-    cmd
 }
 
 #[test]
@@ -583,30 +475,11 @@ fn backup_and_restore_test_cronjobs_run_against_a_real_postgres() {
     assert_eq!(left, "0");
 }
 
-/// Every object kustomize builds from the monitoring folder.
-fn built_monitoring(run: &Run) -> Vec<Value> {
-    let out = Command::new(require_tool("kubectl"))
-        .args(["kustomize"])
-        .arg(run.path().join(MONITORING))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .split("\n---\n")
-        .map(|d| serde_norway::from_str(d).unwrap())
-        .collect()
-}
-
 #[test]
 fn scrape_objects_carry_the_chart_label_and_the_compose_job_names() {
     let k8s = init_preset_with("twilio-voice", &[K8S, "worker.metrics_port=9464"]);
     let service = preset_service(&k8s);
-    let docs = built_monitoring(&k8s);
+    let docs = kustomize_build(&k8s.path().join(MONITORING));
     let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
     for kind in ["ServiceMonitor", "PodMonitor", "PrometheusRule"] {
         assert!(kinds.contains(&kind), "{kinds:?}");
