@@ -17,6 +17,7 @@ mod loadtest;
 mod monitoring;
 mod nginx;
 pub mod output;
+pub mod prometheus_rule;
 mod redis;
 mod report;
 pub mod sandbox;
@@ -65,6 +66,7 @@ pub const VALIDATORS: &[Validator] = &[
     monitoring::PROMTOOL_TESTS,
     monitoring::PROMTOOL_CONFIG,
     monitoring::AMTOOL,
+    prometheus_rule::PROMTOOL_K8S_RULES,
     monitoring::SHELLCHECK,
     workflows::ACTIONLINT,
     workflows::ZIZMOR,
