@@ -113,3 +113,15 @@ if [ ! -f "$hooks_stamp" ] || [ "$(cat "$hooks_stamp")" != "${HOOKS_PY[*]}" ]; t
   "$VENV_DIR/hooks-py/bin/pip" install -q --disable-pip-version-check "${HOOKS_PY[@]}"
   printf '%s' "${HOOKS_PY[*]}" >"$hooks_stamp"
 fi
+
+# --- Postgres over verified TLS (tests/postgres_tls.rs) ----------------------
+# psycopg (with its own libpq) connects through the FastAPI entrypoint the way
+# the app would, into the webhook/queue venv above; node-postgres (`pg`) comes
+# with the npm fixture's lock file above.
+PG_TLS_PY=("psycopg[binary]==3.3.9")
+pg_tls_stamp="$VENV_DIR/hooks-py/.installed-pg-tls"
+if [ ! -f "$pg_tls_stamp" ] || [ "$(cat "$pg_tls_stamp")" != "${PG_TLS_PY[*]}" ] || ! "$VENV_DIR/hooks-py/bin/python" -c 'import psycopg' 2>/dev/null; then
+  echo "installing psycopg into $VENV_DIR/hooks-py"
+  "$VENV_DIR/hooks-py/bin/pip" install -q --disable-pip-version-check "${PG_TLS_PY[@]}"
+  printf '%s' "${PG_TLS_PY[*]}" >"$pg_tls_stamp"
+fi
