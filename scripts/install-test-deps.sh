@@ -125,3 +125,21 @@ if [ ! -f "$pg_tls_stamp" ] || [ "$(cat "$pg_tls_stamp")" != "${PG_TLS_PY[*]}" ]
   "$VENV_DIR/hooks-py/bin/pip" install -q --disable-pip-version-check "${PG_TLS_PY[@]}"
   printf '%s' "${PG_TLS_PY[*]}" >"$pg_tls_stamp"
 fi
+
+# --- Exporter health checks (tests/exporter_health.rs) ----------------------
+# The real redis_exporter and postgres_exporter run against a real Redis and
+# Postgres; the generated compose health checks must pass or fail with them.
+# Their Debian packages start system services, stopped at once.
+EXPORTER_APT=(prometheus-redis-exporter prometheus-postgres-exporter)
+missing_exporters=()
+for pkg in "${EXPORTER_APT[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_exporters+=("$pkg")
+done
+if [ "${#missing_exporters[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing_exporters[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing_exporters[@]}" >/dev/null
+  for svc in "${EXPORTER_APT[@]}"; do
+    as_root service "$svc" stop >/dev/null 2>&1 || true
+  done
+fi

@@ -95,7 +95,9 @@ pub fn images(p: &impl ImageVersions) -> Images {
         grafana: "grafana/grafana:11.3.1",
         node_exporter: "prom/node-exporter:v1.8.2",
         postgres_exporter: "quay.io/prometheuscommunity/postgres-exporter:v0.16.0",
-        redis_exporter: "oliver006/redis_exporter:v1.66.0",
+        // The alpine variant: its busybox wget and sh run the health check
+        // that reads redis_up from the exporter's own /metrics.
+        redis_exporter: "oliver006/redis_exporter:v1.66.0-alpine",
         nginx_exporter: "nginx/nginx-prometheus-exporter:1.3.0",
         blackbox_exporter: "prom/blackbox-exporter:v0.25.0",
         cadvisor: "gcr.io/cadvisor/cadvisor:v0.49.1",
