@@ -141,3 +141,33 @@ if [ ! -f "$ws_stamp" ] || [ "$(cat "$ws_stamp")" != "${WS_PY[*]}" ]; then
   "$VENV_DIR/ws-py/bin/pip" install -q --disable-pip-version-check "${WS_PY[@]}"
   printf '%s' "${WS_PY[*]}" >"$ws_stamp"
 fi
+
+# --- Postgres over verified TLS (tests/postgres_tls.rs) ----------------------
+# psycopg (with its own libpq) connects through the FastAPI entrypoint the way
+# the app would, into the webhook/queue venv above; node-postgres (`pg`) comes
+# with the npm fixture's lock file above.
+PG_TLS_PY=("psycopg[binary]==3.3.9")
+pg_tls_stamp="$VENV_DIR/hooks-py/.installed-pg-tls"
+if [ ! -f "$pg_tls_stamp" ] || [ "$(cat "$pg_tls_stamp")" != "${PG_TLS_PY[*]}" ] || ! "$VENV_DIR/hooks-py/bin/python" -c 'import psycopg' 2>/dev/null; then
+  echo "installing psycopg into $VENV_DIR/hooks-py"
+  "$VENV_DIR/hooks-py/bin/pip" install -q --disable-pip-version-check "${PG_TLS_PY[@]}"
+  printf '%s' "${PG_TLS_PY[*]}" >"$pg_tls_stamp"
+fi
+
+# --- Exporter health checks (tests/exporter_health.rs) ----------------------
+# The real redis_exporter and postgres_exporter run against a real Redis and
+# Postgres; the generated compose health checks must pass or fail with them.
+# Their Debian packages start system services, stopped at once.
+EXPORTER_APT=(prometheus-redis-exporter prometheus-postgres-exporter)
+missing_exporters=()
+for pkg in "${EXPORTER_APT[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_exporters+=("$pkg")
+done
+if [ "${#missing_exporters[@]}" -gt 0 ]; then
+  echo "installing Debian packages: ${missing_exporters[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "${missing_exporters[@]}" >/dev/null
+  for svc in "${EXPORTER_APT[@]}"; do
+    as_root service "$svc" stop >/dev/null 2>&1 || true
+  done
+fi

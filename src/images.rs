@@ -7,6 +7,10 @@
 //! Every tag below was last checked on 2026-11-22 against public Dockerfiles,
 //! compose files and mirrors that pull it (no registry is reachable from the
 //! build machines); bump them here, together, after checking the registry.
+//! The runtime, Postgres and Redis patch releases were raised on 2026-12-03
+//! to the newest each line's published release notes and release tags show
+//! (Redis's 00-RELEASENOTES, the Node.js release tags, python.org's security
+//! releases, the PostgreSQL minor releases); a newer patch may exist.
 
 use serde::Serialize;
 
@@ -47,22 +51,27 @@ pub struct Images {
 }
 
 /// Exact Node.js release per supported major version.
-pub const NODE: &[(&str, &str)] = &[("20", "20.19.5"), ("22", "22.20.0"), ("24", "24.11.1")];
+pub const NODE: &[(&str, &str)] = &[("20", "20.20.2"), ("22", "22.23.0"), ("24", "24.17.0")];
 /// Exact Python release per supported minor version.
-pub const PYTHON: &[(&str, &str)] = &[("3.11", "3.11.11"), ("3.12", "3.12.8"), ("3.13", "3.13.1")];
+pub const PYTHON: &[(&str, &str)] = &[
+    ("3.11", "3.11.14"),
+    ("3.12", "3.12.12"),
+    ("3.13", "3.13.13"),
+];
 /// Exact PostgreSQL release per supported major version.
 pub const POSTGRES: &[(&str, &str)] = &[
-    ("14", "14.15"),
-    ("15", "15.10"),
-    ("16", "16.6"),
-    ("17", "17.2"),
+    ("14", "14.23"),
+    ("15", "15.18"),
+    ("16", "16.14"),
+    ("17", "17.10"),
 ];
 /// Exact Redis release per supported minor version.
 pub const REDIS: &[(&str, &str)] = &[
-    ("6.2", "6.2.16"),
+    ("6.2", "6.2.20"),
+    // 7.0.15 is the 7.0 line's last release.
     ("7.0", "7.0.15"),
-    ("7.2", "7.2.7"),
-    ("7.4", "7.4.2"),
+    ("7.2", "7.2.12"),
+    ("7.4", "7.4.7"),
 ];
 
 fn exact(table: &[(&str, &str)], version: &str) -> String {
@@ -95,7 +104,9 @@ pub fn images(p: &impl ImageVersions) -> Images {
         grafana: "grafana/grafana:11.3.1",
         node_exporter: "prom/node-exporter:v1.8.2",
         postgres_exporter: "quay.io/prometheuscommunity/postgres-exporter:v0.16.0",
-        redis_exporter: "oliver006/redis_exporter:v1.66.0",
+        // The alpine variant: its busybox wget and sh run the health check
+        // that reads redis_up from the exporter's own /metrics.
+        redis_exporter: "oliver006/redis_exporter:v1.66.0-alpine",
         nginx_exporter: "nginx/nginx-prometheus-exporter:1.3.0",
         blackbox_exporter: "prom/blackbox-exporter:v0.25.0",
         cadvisor: "gcr.io/cadvisor/cadvisor:v0.49.1",

@@ -558,46 +558,74 @@ fn redis_cli(port: u16, password: Option<&str>, args: &[&str]) -> String {
     run_ok(&mut cmd).trim().to_string()
 }
 
-/// `redis_cli` as the app's ACL user: the default user (backups, metrics)
-/// has no key access.
-fn redis_cli_as_app(port: u16, work: &Path, args: &[&str]) -> String {
-    let password = app_password(work);
-    let mut full = vec!["--user", "app"];
-    full.extend_from_slice(args);
-    redis_cli(port, Some(&password), &full)
-}
-
-/// redis-server on 127.0.0.1 with `extra` settings; killed by pid on drop.
 /// A redis-server in `work/<data>` with the secrets and ACL exactly as the
-/// generated init-secrets.sh makes them (in `work/secrets`); its port and
-/// the default user's password.
-fn redis_with_generated_acl(
-    root: &Path,
-    work: &Path,
-    data: &str,
-    extra: &[&str],
-) -> (Server, u16, String) {
-    let secrets = work.join("secrets");
-    run_ok(
-        Command::new("bash")
-            .arg(root.join("scripts/init-secrets.sh"))
-            .arg(&secrets),
-    );
-    let password = std::fs::read_to_string(secrets.join("redis_password")).unwrap();
-    let dir = work.join(data);
-    std::fs::create_dir(&dir).unwrap();
-    let mut args = vec![
-        "--aclfile".to_string(),
-        secrets.join("redis_users.acl").display().to_string(),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let (server, port) = start_redis(&dir, &args, Some(&password));
-    (server, port, password)
+/// generated init-secrets.sh makes them (in `work/secrets`), killed by pid
+/// on drop. Clients log in as the ACL user their role names.
+struct GeneratedRedis {
+    _server: Server,
+    port: u16,
+    /// The default user's password: it may only PING.
+    default_password: String,
+    secrets: PathBuf,
 }
 
-/// The app user's password, from the secrets redis_with_generated_acl made.
-fn app_password(work: &Path) -> String {
-    std::fs::read_to_string(work.join("secrets/redis_app_password")).unwrap()
+impl GeneratedRedis {
+    fn start(root: &Path, work: &Path, data: &str, extra: &[&str]) -> GeneratedRedis {
+        let secrets = work.join("secrets");
+        run_ok(
+            Command::new("bash")
+                .arg(root.join("scripts/init-secrets.sh"))
+                .arg(&secrets),
+        );
+        let default_password = std::fs::read_to_string(secrets.join("redis_password")).unwrap();
+        let dir = work.join(data);
+        std::fs::create_dir(&dir).unwrap();
+        let mut args = vec![
+            "--aclfile".to_string(),
+            secrets.join("redis_users.acl").display().to_string(),
+        ];
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let (server, port) = start_redis(&dir, &args, Some(&default_password));
+        GeneratedRedis {
+            _server: server,
+            port,
+            default_password,
+            secrets,
+        }
+    }
+
+    /// `redis-cli` as `user`, with that user's generated password.
+    fn cli_as(&self, user: &str, args: &[&str]) -> String {
+        let file = if user == "default" {
+            "redis_password".to_string()
+        } else {
+            format!("redis_{user}_password")
+        };
+        let password = std::fs::read_to_string(self.secrets.join(file)).unwrap();
+        let mut full = vec!["--user", user];
+        full.extend_from_slice(args);
+        redis_cli(self.port, Some(&password), &full)
+    }
+
+    /// Data goes in as the app's ACL user: the others have no key access.
+    fn as_app(&self, args: &[&str]) -> String {
+        self.cli_as("app", args)
+    }
+
+    /// scripts/backup-redis.sh to `dest` against this server, logging in
+    /// with the backup user's password file as the script does by default.
+    fn backup(&self, root: &Path, dest: &Path, keys: &AgeKeys, metrics: &Path) -> Command {
+        let mut cmd = script(root, "backup-redis.sh");
+        cmd.arg(dest)
+            .env("REDIS_PORT", self.port.to_string())
+            .env(
+                "REDIS_PASSWORD_FILE",
+                self.secrets.join("redis_backup_password"),
+            )
+            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
+            .env("BACKUP_METRICS_DIR", metrics);
+        cmd
+    }
 }
 
 fn start_redis(dir: &Path, extra: &[String], password: Option<&str>) -> (Server, u16) {
@@ -653,18 +681,24 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
         assert_default_checker_is_the_image(root, &image, &preset);
         let work = tempfile::tempdir().unwrap();
         let (check_rdb, check_log) = logged_check_rdb(work.path());
-        let (_live, port, password) = redis_with_generated_acl(
+        let redis = GeneratedRedis::start(
             root,
             work.path(),
             "data",
             &["--appendonly", "yes", "--save", "3600 1"],
         );
-        // The ACL is in force: the default user may not wipe the store.
-        let denied = redis_cli(port, Some(&password), &["FLUSHALL"]);
-        assert!(
-            denied.contains("NOPERM"),
-            "{preset}: FLUSHALL allowed: {denied}"
-        );
+        let port = redis.port;
+        // The ACL is in force: neither the default nor the backup user may
+        // wipe the store or read it.
+        for user in ["default", "backup"] {
+            for cmd in [&["FLUSHALL"][..], &["GET", "key:1"]] {
+                let denied = redis.cli_as(user, cmd);
+                assert!(
+                    denied.contains("NOPERM"),
+                    "{preset}: {user} {cmd:?} allowed: {denied}"
+                );
+            }
+        }
         assert!(redis_cli(port, None, &["GET", "x"]).contains("NOAUTH"));
 
         let mut load = String::new();
@@ -674,8 +708,7 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
         load.push_str(
             "RPUSH bull:calls:wait job-1 job-2 job-3\nHSET call:1 from +15550100 status done\n",
         );
-        // Data goes in as the app's ACL user: the default user (backups,
-        // metrics) has no key access.
+        // Data goes in as the app's ACL user: the others have no key access.
         let mut cli = Command::new(require_tool("redis-cli"));
         cli.args([
             "--no-auth-warning",
@@ -684,20 +717,23 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
             "-p",
             &port.to_string(),
         ])
-        .env("REDISCLI_AUTH", app_password(work.path()))
+        .env(
+            "REDISCLI_AUTH",
+            std::fs::read_to_string(redis.secrets.join("redis_app_password")).unwrap(),
+        )
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null());
         let mut child = cli.spawn().unwrap();
         std::io::Write::write_all(child.stdin.as_mut().unwrap(), load.as_bytes()).unwrap();
         drop(child.stdin.take());
         assert!(child.wait().unwrap().success());
-        assert_eq!(redis_cli(port, Some(&password), &["DBSIZE"]), "402");
+        assert_eq!(redis.as_app(&["DBSIZE"]), "402");
 
         let dest = work.path().join("backups");
         let metrics = work.path().join("metrics");
         std::fs::create_dir(&metrics).unwrap();
         let backup_to = |dest: &Path| {
-            let mut backup = script(root, "backup-redis.sh");
+            let mut backup = redis.backup(root, dest, &keys, &metrics);
             match tested {
                 1 => {
                     backup.env("REDIS_EXEC", "env LC_ALL=C");
@@ -708,15 +744,6 @@ fn redis_backup_is_a_valid_rdb_that_restores_the_keys_for_every_preset() {
                 }
                 _ => {}
             }
-            backup
-                .arg(dest)
-                .env("REDIS_PORT", port.to_string())
-                .env(
-                    "REDIS_PASSWORD_FILE",
-                    work.path().join("secrets/redis_password"),
-                )
-                .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
-                .env("BACKUP_METRICS_DIR", &metrics);
             backup
         };
         if tested == 1 {
@@ -960,29 +987,12 @@ fn latest_verifies_every_kind_the_profile_backs_up_and_fails_on_any_gap() {
         .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
         .env("BACKUP_METRICS_DIR", work.path());
     run_ok(&mut backup);
-    let (_redis, port, _password) = redis_with_generated_acl(root, work.path(), "redis", &[]);
-    let mut set = Command::new(require_tool("redis-cli"));
-    set.args([
-        "--no-auth-warning",
-        "--user",
-        "app",
-        "-p",
-        &port.to_string(),
-    ])
-    .args(["SET", "job:1", "queued"])
-    .env("REDISCLI_AUTH", app_password(work.path()));
-    assert_eq!(run_ok(&mut set).trim(), "OK");
+    let redis = GeneratedRedis::start(root, work.path(), "redis", &[]);
+    assert_eq!(redis.as_app(&["SET", "job:1", "queued"]), "OK");
     run_ok(
-        script(root, "backup-redis.sh")
-            .arg(&dest)
-            .env("REDIS_PORT", port.to_string())
-            .env(
-                "REDIS_PASSWORD_FILE",
-                work.path().join("secrets/redis_password"),
-            )
-            .env("REDIS_CHECK_RDB", &check_rdb)
-            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
-            .env("BACKUP_METRICS_DIR", work.path()),
+        redis
+            .backup(root, &dest, &keys, work.path())
+            .env("REDIS_CHECK_RDB", &check_rdb),
     );
 
     let bin = work.path().join("bin");
@@ -1355,25 +1365,14 @@ fn redis_backup_reports_a_failed_save_at_once_and_leaves_no_partial_file() {
     let run = init_preset("ringcentral-hold-hunter");
     let root = run.path();
     let work = tempfile::tempdir().unwrap();
-    let backup = |port: u16, dest: &Path| {
-        let mut cmd = script(root, "backup-redis.sh");
-        cmd.arg(dest)
-            .env("REDIS_PORT", port.to_string())
-            .env(
-                "REDIS_PASSWORD_FILE",
-                work.path().join("secrets/redis_password"),
-            )
-            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
-            .env("BACKUP_METRICS_DIR", work.path())
-            .env("REDIS_CHECK_RDB", require_tool("redis-check-rdb"))
+    let redis = GeneratedRedis::start(root, work.path(), "data", &[]);
+    let backup = |dest: &Path| {
+        let mut cmd = redis.backup(root, dest, &keys, work.path());
+        cmd.env("REDIS_CHECK_RDB", require_tool("redis-check-rdb"))
             .env("BACKUP_REDIS_TIMEOUT", "600");
         cmd
     };
-    let (_live, port, _) = redis_with_generated_acl(root, work.path(), "data", &[]);
-    assert_eq!(
-        redis_cli_as_app(port, work.path(), &["SET", "k", "v"]),
-        "OK"
-    );
+    assert_eq!(redis.as_app(&["SET", "k", "v"]), "OK");
     let dest = work.path().join("backups");
 
     // A leftover from a run killed mid-copy two days ago, and a copy that
@@ -1389,10 +1388,7 @@ fn redis_backup_reports_a_failed_save_at_once_and_leaves_no_partial_file() {
         "cp",
         "#!/bin/sh\nhead -c 10 \"$1\" >\"$2\"\necho 'cp: write error: No space left on device' >&2\nexit 1\n",
     );
-    let out = backup(port, &dest)
-        .env("PATH", path_with(&bin))
-        .output()
-        .unwrap();
+    let out = backup(&dest).env("PATH", path_with(&bin)).output().unwrap();
     assert!(
         !out.status.success(),
         "a failed copy passed:\n{}",
@@ -1411,7 +1407,7 @@ fn redis_backup_reports_a_failed_save_at_once_and_leaves_no_partial_file() {
     assert!(left.is_empty(), "the failed copy left {left:?}");
 
     // A good run: the stale leftover goes with retention.
-    let out = run_ok(&mut backup(port, &dest));
+    let out = run_ok(&mut backup(&dest));
     assert!(out.contains("1 keys"), "{out}");
     assert!(!stale.exists(), "retention kept {}", stale.display());
     only_backup(&dest.join("redis"), ".rdb.tar.age");
@@ -1419,9 +1415,7 @@ fn redis_backup_reports_a_failed_save_at_once_and_leaves_no_partial_file() {
     // The data directory vanishes under Redis: every BGSAVE now fails.
     std::fs::remove_dir_all(work.path().join("data")).unwrap();
     let started = std::time::Instant::now();
-    let out = backup(port, &work.path().join("backups2"))
-        .output()
-        .unwrap();
+    let out = backup(&work.path().join("backups2")).output().unwrap();
     let took = started.elapsed();
     assert!(
         !out.status.success(),
@@ -1450,33 +1444,20 @@ fn restore_redis_puts_a_backup_back_under_an_aof_redis() {
     let root = run.path();
     let work = tempfile::tempdir().unwrap();
     let aof = ["--appendonly", "yes", "--appenddirname", "appendonlydir"];
-    let (live, port, password) = redis_with_generated_acl(root, work.path(), "data", &aof);
+    let live = GeneratedRedis::start(root, work.path(), "data", &aof);
     for i in 0..50 {
         let key = format!("k{i}");
-        assert_eq!(
-            redis_cli_as_app(port, work.path(), &["SET", &key, "v"]),
-            "OK"
-        );
+        assert_eq!(live.as_app(&["SET", &key, "v"]), "OK");
     }
     let dest = work.path().join("backups");
     let out = run_ok(
-        script(root, "backup-redis.sh")
-            .arg(&dest)
-            .env("REDIS_PORT", port.to_string())
-            .env(
-                "REDIS_PASSWORD_FILE",
-                work.path().join("secrets/redis_password"),
-            )
-            .env("BACKUP_AGE_RECIPIENTS", &keys.recipients)
-            .env("BACKUP_METRICS_DIR", work.path())
+        live.backup(root, &dest, &keys, work.path())
             .env("REDIS_CHECK_RDB", require_tool("redis-check-rdb")),
     );
     assert!(out.contains("50 keys"), "{out}");
     // A write after the backup, which the restore must not bring back.
-    assert_eq!(
-        redis_cli_as_app(port, work.path(), &["SET", "written-after-the-backup", "v"]),
-        "OK"
-    );
+    assert_eq!(live.as_app(&["SET", "written-after-the-backup", "v"]), "OK");
+    let (password, secrets) = (live.default_password.clone(), live.secrets.clone());
     drop(live);
 
     let backup = only_backup(&dest.join("redis"), ".rdb.tar.age");
@@ -1509,12 +1490,15 @@ fn restore_redis_puts_a_backup_back_under_an_aof_redis() {
     .into_iter()
     .chain(aof.iter().map(|a| a.to_string()))
     .collect();
-    let (_prod, port) = start_redis(&data, &args, Some(&password));
-    assert_eq!(redis_cli_as_app(port, work.path(), &["DBSIZE"]), "50");
-    assert_eq!(
-        redis_cli_as_app(port, work.path(), &["EXISTS", "written-after-the-backup"]),
-        "0"
-    );
+    let (prod, port) = start_redis(&data, &args, Some(&password));
+    let prod = GeneratedRedis {
+        _server: prod,
+        port,
+        default_password: password,
+        secrets,
+    };
+    assert_eq!(prod.as_app(&["DBSIZE"]), "50");
+    assert_eq!(prod.as_app(&["EXISTS", "written-after-the-backup"]), "0");
 
     // A damaged backup is refused before anything is stopped.
     let bad = truncated(&backup, work.path());

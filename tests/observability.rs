@@ -552,7 +552,7 @@ fn init_secrets_creates_the_monitoring_secrets() {
         stdout.contains("Alertmanager refuses to start until"),
         "{stdout}"
     );
-    let redis_pw = std::fs::read_to_string(dir.path().join("redis_password")).unwrap();
+    let redis_pw = std::fs::read_to_string(dir.path().join("redis_exporter_password")).unwrap();
     let json = std::fs::read_to_string(dir.path().join("redis_exporter_passwords.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["redis://redis:6379"], redis_pw.trim_end());

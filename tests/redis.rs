@@ -7,8 +7,16 @@ mod common;
 use common::{init_preset, presets, require_tool};
 use shipready::verify::edge::{redis_sandbox, RedisSandbox};
 
-fn config(r: &RedisSandbox, key: &str) -> String {
-    let out = r.cli(&["CONFIG", "GET", key]).unwrap();
+/// CONFIG GET as the exporter ACL user (`default` may only PING).
+fn config(r: &RedisSandbox, exporter_password: &str, key: &str) -> String {
+    let out = std::process::Command::new("redis-cli")
+        .args(["--no-auth-warning", "-h", "127.0.0.1", "-p"])
+        .arg(r.port.to_string())
+        .args(["--user", "exporter", "CONFIG", "GET", key])
+        .env("REDISCLI_AUTH", exporter_password)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some(key), "CONFIG GET {key}: {out}");
     lines.next().unwrap_or("").to_string()
@@ -50,21 +58,30 @@ fn redis_starts_from_the_generated_config_for_every_preset() {
             "{preset}: uses the project's password"
         );
         let _server = common::Server(sandbox.start().unwrap_or_else(|e| panic!("{preset}: {e}")));
+        let exporter = run.read("secrets/redis_exporter_password");
 
-        assert_eq!(config(&sandbox, "appendonly"), "yes", "{preset}");
-        assert_eq!(config(&sandbox, "appendfsync"), "everysec", "{preset}");
+        assert_eq!(config(&sandbox, &exporter, "appendonly"), "yes", "{preset}");
         assert_eq!(
-            config(&sandbox, "save"),
+            config(&sandbox, &exporter, "appendfsync"),
+            "everysec",
+            "{preset}"
+        );
+        assert_eq!(
+            config(&sandbox, &exporter, "save"),
             "3600 1 300 100 60 10000",
             "{preset}"
         );
-        assert_eq!(config(&sandbox, "protected-mode"), "yes", "{preset}");
         assert_eq!(
-            config(&sandbox, "maxmemory"),
+            config(&sandbox, &exporter, "protected-mode"),
+            "yes",
+            "{preset}"
+        );
+        assert_eq!(
+            config(&sandbox, &exporter, "maxmemory"),
             (mb * 1024 * 1024).to_string(),
             "{preset}"
         );
-        let policy = config(&sandbox, "maxmemory-policy");
+        let policy = config(&sandbox, &exporter, "maxmemory-policy");
         let expected = if role == "cache" {
             "allkeys-lru"
         } else {

@@ -11,6 +11,7 @@ use tempfile::TempDir;
 
 pub mod alerting;
 pub mod postgres;
+pub mod postgres_tls;
 pub mod profile_values;
 
 pub const DOMAIN: &str = "voice.example.com";

@@ -53,6 +53,11 @@ impl Postgres {
     }
 
     pub fn start() -> Postgres {
+        Self::start_with_settings("")
+    }
+
+    /// Same, with extra server settings (`-c name=value ...`).
+    pub fn start_with_settings(settings: &str) -> Postgres {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -89,7 +94,7 @@ impl Postgres {
                 .arg(run.join("server.log"))
                 .arg("-o")
                 .arg(format!(
-                    "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=off",
+                    "-c listen_addresses=127.0.0.1 -p {port} -c unix_socket_directories={} -c fsync=off {settings}",
                     run.display()
                 ))
                 .args(["-w", "-t", "60", "start"]),

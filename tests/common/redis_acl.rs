@@ -11,6 +11,8 @@ pub const USERS: &[(&str, &str)] = &[
     ("app", "redis_app_password"),
     ("worker", "redis_worker_password"),
     ("healthcheck", "redis_healthcheck_password"),
+    ("exporter", "redis_exporter_password"),
+    ("backup", "redis_backup_password"),
     ("admin", "redis_admin_password"),
 ];
 
