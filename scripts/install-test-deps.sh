@@ -113,3 +113,12 @@ if [ ! -f "$hooks_stamp" ] || [ "$(cat "$hooks_stamp")" != "${HOOKS_PY[*]}" ]; t
   "$VENV_DIR/hooks-py/bin/pip" install -q --disable-pip-version-check "${HOOKS_PY[@]}"
   printf '%s' "${HOOKS_PY[*]}" >"$hooks_stamp"
 fi
+
+# --- Narrow-terminal prompts (tests/interactive.rs) ------------------------
+# tmux gives the questionnaire a terminal of a chosen width and shows what is
+# left on screen after the prompts redraw.
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "installing tmux"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends tmux >/dev/null
+fi

@@ -7,8 +7,6 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{layer_of, Answer, Detection};
-use crate::cli::{DetectArgs, Format};
-use crate::error::{exit, Error};
 use crate::profile::{Layer, Profile};
 use crate::ui;
 
@@ -79,25 +77,8 @@ impl Proposal {
     }
 }
 
-pub fn run(args: &DetectArgs) -> Result<i32, Error> {
-    if !args.dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is not a directory. Give the repository to read: `shipready detect DIR`.",
-            args.dir.display()
-        )));
-    }
-    let p = Proposal::for_dir(&args.dir);
-    match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&p).expect("a proposal serialises")
-        ),
-        Format::Text => print!("{}", render_text(&p)),
-    }
-    Ok(exit::OK)
-}
-
-fn render_text(p: &Proposal) -> String {
+/// The proposal as `shipready detect` prints it.
+pub fn render_text(p: &Proposal) -> String {
     let mut out = String::new();
     match &p.preset {
         Some(c) => out.push_str(&format!(
