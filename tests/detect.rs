@@ -25,7 +25,8 @@ fn preset_profile(name: &str) -> Profile {
 /// The profile the detected answers give on their own (plus a domain).
 fn detected_profile(d: &Detection) -> Profile {
     let layer = d.layer().with("edge.domain", common::DOMAIN);
-    Profile::from_layers(&[layer.clone()]).unwrap_or_else(|e| panic!("{:?}: {e}", layer.table))
+    Profile::from_layers(std::slice::from_ref(&layer))
+        .unwrap_or_else(|e| panic!("{:?}: {e}", layer.table))
 }
 
 #[test]
