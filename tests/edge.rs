@@ -519,7 +519,13 @@ fn csp_is_the_apps_own_when_it_sends_one() {
 /// checks show an open socket is not affected).
 #[test]
 fn websocket_handshakes_are_rate_limited() {
-    for preset in presets() {
+    let presets = presets();
+    let with_websocket = presets
+        .iter()
+        .filter(|p| !common::profile_of(p).voice.websocket_path.is_empty())
+        .count();
+    let mut checked = 0;
+    for preset in presets {
         let run = init_preset(&preset);
         let lock = run.read("shipready.toml");
         let Some(path) = lock
@@ -542,7 +548,13 @@ fn websocket_handshakes_are_rate_limited() {
             )),
             "{preset}: {location}"
         );
+        checked += 1;
     }
+    assert!(with_websocket > 0);
+    assert_eq!(
+        checked, with_websocket,
+        "every preset with a WebSocket path"
+    );
 }
 
 /// Services in compose.prod.yaml with a `ports:` list, and the entries.
