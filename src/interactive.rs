@@ -46,10 +46,6 @@ impl Answers {
     }
 }
 
-/// Placeholders at the lowest precedence so that defaults can be computed
-/// before the required answers are given.
-const PLACEHOLDERS: &str = "[service]\nname = \"service\"\n[edge]\ndomain = \"example.com\"\n";
-
 struct Session {
     term: Term,
     theme: ColorfulTheme,
@@ -68,19 +64,21 @@ impl Session {
     }
 
     /// Layers, lowest first, with `extra` on top.
-    fn layers(&self, extra: Option<Layer>) -> Result<Vec<Layer>, Error> {
-        let mut layers = vec![Layer::from_toml(PLACEHOLDERS, "placeholders")?];
+    fn layers(&self, extra: Option<Layer>) -> Vec<Layer> {
+        // Placeholders at the lowest precedence, so that defaults can be
+        // computed before the required answers are given.
+        let mut layers = vec![detect::command::placeholders()];
         layers.extend(self.preset.as_ref().map(Preset::layer));
         layers.extend(self.values.iter().cloned());
         layers.push(self.answers.clone());
         layers.push(self.given.clone());
         layers.extend(extra);
-        Ok(layers)
+        layers
     }
 
     /// The profile the answers so far give, placeholders filling the gaps.
     fn current(&self) -> Option<Profile> {
-        Profile::from_layers(&self.layers(None).ok()?).ok()
+        Profile::from_layers(&self.layers(None)).ok()
     }
 
     /// The profile's verdict on one more answer, `key` = `value`: the
@@ -88,7 +86,7 @@ impl Session {
     fn check(&self, key: &str, value: &Value, watch: &[&str]) -> Result<(), String> {
         let mut answer = Layer::default();
         answer.set(key, value.clone()).map_err(|e| e.to_string())?;
-        let layers = self.layers(Some(answer)).map_err(|e| e.to_string())?;
+        let layers = self.layers(Some(answer));
         match Profile::from_layers(&layers) {
             Ok(_) => Ok(()),
             Err(Error::Profile(errors)) => {
@@ -741,9 +739,10 @@ mod tests {
     #[test]
     fn labels_are_cut_to_the_room_with_an_ellipsis() {
         assert_eq!(fit("twilio-voice", 12), "twilio-voice");
-        assert_eq!(fit("twilio-voice: Express app", 12), "twilio-v…");
+        assert_eq!(fit("twilio-voice: Express app", 12), "twilio-vo…");
         // Multi-byte characters are never split and count as their bytes.
-        assert_eq!(fit("ab—cdefgh", 8), "ab…");
+        assert_eq!(fit("ab—cdefgh", 7), "ab…");
+        assert_eq!(fit("ab—cdefgh", 8), "ab—…");
         assert!(fit("x".repeat(100).as_str(), 37).len() <= 37);
         assert_eq!(fit("abcdef", 0), "");
     }

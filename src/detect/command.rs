@@ -10,9 +10,13 @@ use super::{layer_of, Answer, Detection};
 use crate::profile::{Layer, Profile};
 use crate::ui;
 
-/// Placeholders for the answers detection cannot give, so each detected
-/// answer can be checked against the profile's rules on its own.
-const PLACEHOLDERS: &str = "[service]\nname = \"service\"\n[edge]\ndomain = \"example.com\"\n";
+/// Placeholders for the answers that have no default, so each detected (or
+/// typed) answer can be checked against the profile's rules on its own.
+pub fn placeholders() -> Layer {
+    Layer::default()
+        .with("service.name", "service")
+        .with("edge.domain", "example.com")
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PresetChoice {
@@ -46,7 +50,7 @@ impl Proposal {
     }
 
     pub fn from_detection(d: &Detection) -> Proposal {
-        let base = Layer::from_toml(PLACEHOLDERS, "placeholders").expect("placeholders parse");
+        let base = placeholders();
         let mut answers = Vec::new();
         let mut dropped = Vec::new();
         for a in d.answers() {
