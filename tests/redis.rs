@@ -5,7 +5,7 @@
 mod common;
 
 use common::{init_preset, presets, require_tool};
-use shipready::verify::edge::{redis_sandbox, RedisSandbox};
+use shipready::verify::edge::RedisSandbox;
 
 fn config(r: &RedisSandbox, key: &str) -> String {
     let out = r.cli(&["CONFIG", "GET", key]).unwrap();
@@ -22,7 +22,7 @@ fn redis_starts_from_the_generated_config_for_every_preset() {
     for preset in presets() {
         let run = init_preset(&preset);
         let conf = run.read("deploy/redis/redis.conf");
-        common::redis_acl::init_secrets(&run);
+        let redis = common::redis_acl::LiveRedis::start(&run);
         assert!(run.path().join("secrets/redis_users.acl").exists());
         let lock = run.read("shipready.toml");
         let role = ["cache", "queue", "primary"]
@@ -43,28 +43,27 @@ fn redis_starts_from_the_generated_config_for_every_preset() {
         assert!(conf.contains("\ndir /data\n"), "{preset}");
         assert!(conf.contains("\nprotected-mode yes\n"), "{preset}");
 
-        let sandbox = redis_sandbox(run.path(), common::free_port()).unwrap();
+        let sandbox = &redis.sandbox;
         let password = run.read("secrets/redis_password");
         assert_eq!(
             sandbox.password, password,
             "{preset}: uses the project's password"
         );
-        let _server = common::Server(sandbox.start().unwrap_or_else(|e| panic!("{preset}: {e}")));
 
-        assert_eq!(config(&sandbox, "appendonly"), "yes", "{preset}");
-        assert_eq!(config(&sandbox, "appendfsync"), "everysec", "{preset}");
+        assert_eq!(config(sandbox, "appendonly"), "yes", "{preset}");
+        assert_eq!(config(sandbox, "appendfsync"), "everysec", "{preset}");
         assert_eq!(
-            config(&sandbox, "save"),
+            config(sandbox, "save"),
             "3600 1 300 100 60 10000",
             "{preset}"
         );
-        assert_eq!(config(&sandbox, "protected-mode"), "yes", "{preset}");
+        assert_eq!(config(sandbox, "protected-mode"), "yes", "{preset}");
         assert_eq!(
-            config(&sandbox, "maxmemory"),
+            config(sandbox, "maxmemory"),
             (mb * 1024 * 1024).to_string(),
             "{preset}"
         );
-        let policy = config(&sandbox, "maxmemory-policy");
+        let policy = config(sandbox, "maxmemory-policy");
         let expected = if role == "cache" {
             "allkeys-lru"
         } else {
