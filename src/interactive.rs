@@ -133,13 +133,18 @@ impl Session {
         let answer: String = {
             let this = &*self;
             let default = default.filter(|d| !d.is_empty() || allow_empty);
-            // "? PROMPT (DEFAULT) › " or "? PROMPT › "
+            // "? PROMPT (DEFAULT) › " or "? PROMPT › ", and room to type:
+            // dialoguer erases only the row the cursor is on when the answer
+            // is given, so prompt and answer must share one row.
             let frame = default.as_ref().map_or(5, |d| d.len() + 8);
+            let typing = usize::from(this.term.size().1) / 4;
+            let error_room = room(&this.term, ERROR_FRAME);
             let mut input = Input::<String>::with_theme(&this.theme)
-                .with_prompt(this.fit_prompt(prompt, frame))
+                .with_prompt(this.fit_prompt(prompt, frame + typing))
                 .allow_empty(allow_empty)
                 .validate_with(|v: &String| -> Result<(), String> {
                     this.check(key, &typed(v.trim()), &[key])
+                        .map_err(|e| wrap(&e, error_room))
                 });
             if let Some(d) = default {
                 input = input.default(d);
@@ -246,6 +251,9 @@ const ITEM_FRAME: usize = 2;
 /// Columns of a Confirm line around the question: "? " and " (y/n) › yes".
 const CONFIRM_FRAME: usize = 15;
 
+/// Columns of an error line before its text: "✘ ".
+const ERROR_FRAME: usize = 2;
+
 /// What is left of the terminal's width after `frame` columns, keeping the
 /// last column free: a line that fills it wraps early on some terminals.
 fn room(term: &Term, frame: usize) -> usize {
@@ -257,11 +265,12 @@ fn room(term: &Term, frame: usize) -> usize {
 /// many rows to erase when it redraws a Select, and no character is wider
 /// than its UTF-8 bytes, so a label within `room` bytes fits on one row and
 /// is erased as one.
+const ELLIPSIS: char = '…';
+
 fn fit(text: &str, room: usize) -> String {
     if text.len() <= room {
         return text.to_string();
     }
-    const ELLIPSIS: char = '…';
     let budget = room.saturating_sub(ELLIPSIS.len_utf8());
     let mut out = String::new();
     for c in text.chars() {
@@ -286,6 +295,31 @@ fn fit_prompt(term: &Term, prompt: &str, frame: usize) -> String {
         let _ = term.write_line(prompt);
     }
     fitted
+}
+
+/// `text` broken into rows of at most `room` bytes (at spaces where it
+/// can), joined by newlines: dialoguer counts an error's newlines to know
+/// how many rows to erase, so a message it shows must not wrap by itself.
+fn wrap(text: &str, room: usize) -> String {
+    let room = room.max(ELLIPSIS.len_utf8() + 1);
+    let mut rows: Vec<String> = Vec::new();
+    let mut row = String::new();
+    for word in text.split(' ') {
+        let sep = usize::from(!row.is_empty());
+        if !row.is_empty() && row.len() + sep + word.len() > room {
+            rows.push(std::mem::take(&mut row));
+        } else if sep == 1 {
+            row.push(' ');
+        }
+        for c in word.chars() {
+            if row.len() + c.len_utf8() > room {
+                rows.push(std::mem::take(&mut row));
+            }
+            row.push(c);
+        }
+    }
+    rows.push(row);
+    rows.join("\n")
 }
 
 /// Select labels fitted to the terminal.
@@ -734,7 +768,7 @@ fn show_summary(s: &Session, p: &Profile) {
 
 #[cfg(test)]
 mod tests {
-    use super::fit;
+    use super::{fit, wrap};
 
     #[test]
     fn labels_are_cut_to_the_room_with_an_ellipsis() {
@@ -745,5 +779,17 @@ mod tests {
         assert_eq!(fit("ab—cdefgh", 8), "ab—…");
         assert!(fit("x".repeat(100).as_str(), 37).len() <= 37);
         assert_eq!(fit("abcdef", 0), "");
+    }
+
+    #[test]
+    fn messages_wrap_at_spaces_within_the_room() {
+        assert_eq!(
+            wrap("expected a DNS name such as x.com", 12),
+            "expected a\nDNS name\nsuch as\nx.com"
+        );
+        assert_eq!(wrap("abcdefghij", 4), "abcd\nefgh\nij");
+        for row in wrap(&"word ".repeat(40), 17).lines() {
+            assert!(row.len() <= 17, "{row:?}");
+        }
     }
 }

@@ -468,3 +468,48 @@ fn a_narrow_terminal_keeps_the_preset_menu_in_place() {
         t.keys(&["C-c"]);
     }
 }
+
+/// A refused answer in a narrow terminal: the rule (longer than a row) is
+/// shown in rows dialoguer knows about, so once a valid answer is given
+/// neither the rule nor the refused answer's prompt is left on screen.
+#[test]
+fn a_narrow_terminal_leaves_no_rows_behind_after_a_refused_answer() {
+    let bin = env!("CARGO_BIN_EXE_shipready");
+    let dir = fixture_copy("twilio-voice");
+    let command = format!(
+        "cd '{}' && env -u CI NO_COLOR=1 TERM=xterm-256color '{bin}' init --dir . ; sleep 60",
+        dir.path().display()
+    );
+    let t = Tmux::start(40, 40, &command);
+    t.wait_for("none:");
+    t.keys(&["Enter"]);
+    t.wait_for("? Serv");
+    t.keys(&["Enter"]);
+    t.wait_for("? Public");
+    t.keys(&["bad!", "Enter"]);
+    let refused = t.wait_for("✘ expected a DNS name");
+    assert!(
+        refused.lines().filter(|l| !l.is_empty()).count() > 0
+            && refused.lines().all(|l| l.chars().count() <= 40),
+        "{refused}"
+    );
+    t.keys(&["a.example.com", "Enter"]);
+    let screen = t.wait_for("? Runtime");
+    let rows: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    let answered = rows
+        .iter()
+        .position(|l| l.starts_with("✔ Public") && l.ends_with("· a.example.com"))
+        .unwrap_or_else(|| panic!("no answered domain row:\n{screen}"));
+    // The whole question above its row, then nothing until the next one.
+    assert!(
+        rows[answered - 1].starts_with("Public domain (e.g. voice.example.com)"),
+        "{screen}"
+    );
+    for row in &rows {
+        assert!(
+            !row.starts_with("✘") && !row.contains("dot-separated") && !row.contains("bad!"),
+            "a row left from the refused answer: {row:?}\n{screen}"
+        );
+    }
+    t.keys(&["C-c"]);
+}
