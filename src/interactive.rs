@@ -23,7 +23,10 @@ use crate::error::{Error, FieldError};
 use crate::preset::Preset;
 use crate::profile::{Layer, Profile, Runtime, VoiceProvider};
 use crate::ui;
+use fit::{fit_items, fit_prompt, room, wrap, CONFIRM_FRAME, ERROR_FRAME, SELECT_FRAME};
 use toml::Value;
+
+mod fit;
 
 /// What the questionnaire decided: a preset to start from (if any) and a
 /// typed layer of the detected and typed answers, which goes above the
@@ -242,90 +245,6 @@ fn flag(p: &Profile, key: &str) -> bool {
         "worker.enabled" => p.worker.enabled,
         _ => false,
     }
-}
-
-/// Columns of a Select prompt line around the question: "? " and " ›".
-const SELECT_FRAME: usize = 4;
-/// Columns of a Select item line around its label: "❯ ".
-const ITEM_FRAME: usize = 2;
-/// Columns of a Confirm line around the question: "? " and " (y/n) › yes".
-const CONFIRM_FRAME: usize = 15;
-
-/// Columns of an error line before its text: "✘ ".
-const ERROR_FRAME: usize = 2;
-
-/// What is left of the terminal's width after `frame` columns, keeping the
-/// last column free: a line that fills it wraps early on some terminals.
-fn room(term: &Term, frame: usize) -> usize {
-    usize::from(term.size().1).saturating_sub(frame + 1)
-}
-
-/// `text` cut to at most `room` bytes, ending in an ellipsis when cut.
-/// Bytes, not columns: dialoguer 0.11 counts an item's bytes to decide how
-/// many rows to erase when it redraws a Select, and no character is wider
-/// than its UTF-8 bytes, so a label within `room` bytes fits on one row and
-/// is erased as one.
-const ELLIPSIS: char = '…';
-
-fn fit(text: &str, room: usize) -> String {
-    if text.len() <= room {
-        return text.to_string();
-    }
-    let budget = room.saturating_sub(ELLIPSIS.len_utf8());
-    let mut out = String::new();
-    for c in text.chars() {
-        if out.len() + c.len_utf8() > budget {
-            break;
-        }
-        out.push(c);
-    }
-    let mut out = out.trim_end().to_string();
-    if room >= ELLIPSIS.len_utf8() {
-        out.push(ELLIPSIS);
-    }
-    out
-}
-
-/// `prompt` cut to fit on one line with `frame` columns of dialoguer's own
-/// around it; a cut question is first shown whole, above the prompt (a line
-/// written once may wrap harmlessly; one that dialoguer redraws must not).
-fn fit_prompt(term: &Term, prompt: &str, frame: usize) -> String {
-    let fitted = fit(prompt, room(term, frame));
-    if fitted != prompt {
-        let _ = term.write_line(prompt);
-    }
-    fitted
-}
-
-/// `text` broken into rows of at most `room` bytes (at spaces where it
-/// can), joined by newlines: dialoguer counts an error's newlines to know
-/// how many rows to erase, so a message it shows must not wrap by itself.
-fn wrap(text: &str, room: usize) -> String {
-    let room = room.max(ELLIPSIS.len_utf8() + 1);
-    let mut rows: Vec<String> = Vec::new();
-    let mut row = String::new();
-    for word in text.split(' ') {
-        let sep = usize::from(!row.is_empty());
-        if !row.is_empty() && row.len() + sep + word.len() > room {
-            rows.push(std::mem::take(&mut row));
-        } else if sep == 1 {
-            row.push(' ');
-        }
-        for c in word.chars() {
-            if row.len() + c.len_utf8() > room {
-                rows.push(std::mem::take(&mut row));
-            }
-            row.push(c);
-        }
-    }
-    rows.push(row);
-    rows.join("\n")
-}
-
-/// Select labels fitted to the terminal.
-fn fit_items<S: AsRef<str>>(term: &Term, items: &[S]) -> Vec<String> {
-    let room = room(term, ITEM_FRAME);
-    items.iter().map(|i| fit(i.as_ref(), room)).collect()
 }
 
 /// Ctrl-C (console reports it as `Interrupted`) writes nothing; the cursor
@@ -763,33 +682,5 @@ fn show_summary(s: &Session, p: &Profile) {
     ];
     for (k, v) in rows.drain(..) {
         s.say(&format!("  {k:<10} {v}"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{fit, wrap};
-
-    #[test]
-    fn labels_are_cut_to_the_room_with_an_ellipsis() {
-        assert_eq!(fit("twilio-voice", 12), "twilio-voice");
-        assert_eq!(fit("twilio-voice: Express app", 12), "twilio-vo…");
-        // Multi-byte characters are never split and count as their bytes.
-        assert_eq!(fit("ab—cdefgh", 7), "ab…");
-        assert_eq!(fit("ab—cdefgh", 8), "ab—…");
-        assert!(fit("x".repeat(100).as_str(), 37).len() <= 37);
-        assert_eq!(fit("abcdef", 0), "");
-    }
-
-    #[test]
-    fn messages_wrap_at_spaces_within_the_room() {
-        assert_eq!(
-            wrap("expected a DNS name such as x.com", 12),
-            "expected a\nDNS name\nsuch as\nx.com"
-        );
-        assert_eq!(wrap("abcdefghij", 4), "abcd\nefgh\nij");
-        for row in wrap(&"word ".repeat(40), 17).lines() {
-            assert!(row.len() <= 17, "{row:?}");
-        }
     }
 }
