@@ -171,3 +171,12 @@ if [ "${#missing_exporters[@]}" -gt 0 ]; then
     as_root service "$svc" stop >/dev/null 2>&1 || true
   done
 fi
+
+# --- Narrow-terminal prompts (tests/interactive.rs) ------------------------
+# tmux gives the questionnaire a terminal of a chosen width and shows what is
+# left on screen after the prompts redraw.
+if ! command -v tmux >/dev/null 2>&1; then
+  echo "installing tmux"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends tmux >/dev/null
+fi

@@ -1,7 +1,7 @@
 //! Where a profile's answers come from, in precedence order:
 //! built-in defaults < preset (or the lock's profile) < `--values` file < `--set`.
-//! The interactive questionnaire (a terminal and no preset) produces `--set`
-//! style answers and joins the same pipeline.
+//! The interactive questionnaire (a terminal and no preset) gives a typed
+//! layer that goes in above the preset.
 
 use std::path::Path;
 

@@ -23,89 +23,73 @@ use crate::error::{Error, FieldError};
 use crate::preset::Preset;
 use crate::profile::{Layer, Profile, Runtime, VoiceProvider};
 use crate::ui;
+use fit::{fit_items, fit_prompt, room, wrap, CONFIRM_FRAME, ERROR_FRAME, SELECT_FRAME};
+use toml::Value;
 
-/// What the questionnaire decided: a preset to start from (if any) and
-/// `--set` style assignments, the ones given on the command line included
-/// (they come last, so they win).
-#[derive(Debug, Clone, Default, PartialEq)]
+mod fit;
+
+/// What the questionnaire decided: a preset to start from (if any) and a
+/// typed layer of the detected and typed answers, which goes above the
+/// preset and below `--values` and `--set` (keys those give are never
+/// asked, so nothing here is overridden by them).
+#[derive(Debug, Clone, Default)]
 pub struct Answers {
     pub preset: Option<String>,
-    pub sets: Vec<String>,
+    pub layer: Layer,
 }
 
-/// Placeholders at the lowest precedence so that defaults can be computed
-/// before the required answers are given.
-const PLACEHOLDERS: &str = "[service]\nname = \"service\"\n[edge]\ndomain = \"example.com\"\n";
+impl Answers {
+    /// The profile these answers give with the command line's `given` on
+    /// top: the one `init` writes.
+    pub fn profile(&self, given: &AnswerArgs) -> Result<Profile, Error> {
+        let preset = self.preset.as_deref().map(Preset::find).transpose()?;
+        let mut base: Vec<Layer> = preset.iter().map(Preset::layer).collect();
+        base.push(self.layer.clone());
+        Profile::from_layers(&answers::layers(base, given)?)
+    }
+}
 
-struct Session<'a> {
+struct Session {
     term: Term,
     theme: ColorfulTheme,
     preset: Option<Preset>,
     values: Option<Layer>,
-    given: &'a [String],
-    /// Detected assignments not overridden by --values or --set.
-    detected: Vec<String>,
-    answered: Vec<String>,
+    /// The command line's `--set` answers.
+    given: Layer,
+    /// Detected answers not overridden by --values or --set, each replaced
+    /// by the answer typed for its key.
+    answers: Layer,
 }
 
-fn key_of(assignment: &str) -> String {
-    crate::profile::canonical_key(
-        assignment
-            .split_once('=')
-            .map_or(assignment, |(k, _)| k)
-            .trim(),
-    )
-}
-
-fn table_has(t: &toml::Table, key: &str) -> bool {
-    let mut parts = key.split('.');
-    let Some(first) = parts.next() else {
-        return false;
-    };
-    let mut cur = t.get(first);
-    for p in parts {
-        cur = cur.and_then(|v| v.as_table()).and_then(|t| t.get(p));
-    }
-    cur.is_some()
-}
-
-impl Session<'_> {
+impl Session {
     fn given_key(&self, key: &str) -> bool {
-        self.given.iter().any(|s| key_of(s) == key)
-            || self
-                .values
-                .as_ref()
-                .is_some_and(|v| table_has(&v.table, key))
+        self.given.get(key).is_some() || self.values.as_ref().is_some_and(|v| v.get(key).is_some())
     }
 
-    /// Layers, lowest first, with `extra` assignments on top.
-    fn layers(&self, extra: &[String]) -> Result<Vec<Layer>, Error> {
-        let mut layers = vec![Layer::from_toml(PLACEHOLDERS, "placeholders")?];
-        if let Some(p) = &self.preset {
-            layers.push(p.layer());
-        }
-        if let Some(v) = &self.values {
-            layers.push(v.clone());
-        }
-        let mut sets = self.detected.clone();
-        sets.extend(self.answered.iter().cloned());
-        sets.extend(self.given.iter().cloned());
-        sets.extend(extra.iter().cloned());
-        layers.push(Layer::from_assignments(&sets)?);
-        Ok(layers)
+    /// Layers, lowest first, with `extra` on top.
+    fn layers(&self, extra: Option<Layer>) -> Vec<Layer> {
+        // Placeholders at the lowest precedence, so that defaults can be
+        // computed before the required answers are given.
+        let mut layers = vec![detect::command::placeholders()];
+        layers.extend(self.preset.as_ref().map(Preset::layer));
+        layers.extend(self.values.iter().cloned());
+        layers.push(self.answers.clone());
+        layers.push(self.given.clone());
+        layers.extend(extra);
+        layers
     }
 
     /// The profile the answers so far give, placeholders filling the gaps.
     fn current(&self) -> Option<Profile> {
-        Profile::from_layers(&self.layers(&[]).ok()?).ok()
+        Profile::from_layers(&self.layers(None)).ok()
     }
 
-    /// The profile's verdict on one more answer: the messages for the
-    /// fields that `watch` names (prefixes), or Ok.
-    fn check(&self, assignment: &str, watch: &[&str]) -> Result<(), String> {
-        let layers = self
-            .layers(&[assignment.to_string()])
-            .map_err(|e| e.to_string())?;
+    /// The profile's verdict on one more answer, `key` = `value`: the
+    /// messages for the fields that `watch` names (prefixes), or Ok.
+    fn check(&self, key: &str, value: &Value, watch: &[&str]) -> Result<(), String> {
+        let mut answer = Layer::default();
+        answer.set(key, value.clone()).map_err(|e| e.to_string())?;
+        let layers = self.layers(Some(answer));
         match Profile::from_layers(&layers) {
             Ok(_) => Ok(()),
             Err(Error::Profile(errors)) => {
@@ -143,7 +127,7 @@ impl Session<'_> {
         key: &str,
         prompt: &str,
         default: Option<String>,
-        to_toml: fn(&str) -> String,
+        typed: fn(&str) -> Value,
         allow_empty: bool,
     ) -> Result<(), Error> {
         if self.given_key(key) {
@@ -151,13 +135,21 @@ impl Session<'_> {
         }
         let answer: String = {
             let this = &*self;
+            let default = default.filter(|d| !d.is_empty() || allow_empty);
+            // "? PROMPT (DEFAULT) › " or "? PROMPT › ", and room to type:
+            // dialoguer erases only the row the cursor is on when the answer
+            // is given, so prompt and answer must share one row.
+            let frame = default.as_ref().map_or(5, |d| d.len() + 8);
+            let typing = usize::from(this.term.size().1) / 4;
+            let error_room = room(&this.term, ERROR_FRAME);
             let mut input = Input::<String>::with_theme(&this.theme)
-                .with_prompt(prompt)
+                .with_prompt(this.fit_prompt(prompt, frame + typing))
                 .allow_empty(allow_empty)
                 .validate_with(|v: &String| -> Result<(), String> {
-                    this.check(&format!("{key}={}", to_toml(v.trim())), &[key])
+                    this.check(key, &typed(v.trim()), &[key])
+                        .map_err(|e| wrap(&e, error_room))
                 });
-            if let Some(d) = default.filter(|d| !d.is_empty() || allow_empty) {
+            if let Some(d) = default {
                 input = input.default(d);
             }
             input
@@ -165,9 +157,7 @@ impl Session<'_> {
                 .map_err(|e| prompt_error(&this.term, e))?
         };
         checkpoint()?;
-        self.answered
-            .push(format!("{key}={}", to_toml(answer.trim())));
-        Ok(())
+        self.answers.set(key, typed(answer.trim()))
     }
 
     /// Ask to pick one of `choices`; cross-field rules are checked after the
@@ -184,19 +174,19 @@ impl Session<'_> {
             return Ok(String::new());
         }
         let mut default = choices.iter().position(|c| *c == default).unwrap_or(0);
+        let items = fit_items(&self.term, choices);
         loop {
             let i = Select::with_theme(&self.theme)
-                .with_prompt(prompt)
-                .items(choices)
+                .with_prompt(self.fit_prompt(prompt, SELECT_FRAME))
+                .items(&items)
                 .default(default)
                 .interact_on(&self.term)
                 .map_err(|e| prompt_error(&self.term, e))?;
             checkpoint()?;
             let value = choices[i];
-            let assignment = format!("{key}={}", to_toml_value(value));
-            match self.check(&assignment, watch) {
+            match self.check(key, &text(value), watch) {
                 Ok(()) => {
-                    self.answered.push(assignment);
+                    self.answers.set(key, value)?;
                     return Ok(value.to_string());
                 }
                 Err(msg) => {
@@ -220,15 +210,14 @@ impl Session<'_> {
         let mut default = default;
         loop {
             let v = Confirm::with_theme(&self.theme)
-                .with_prompt(prompt)
+                .with_prompt(self.fit_prompt(prompt, CONFIRM_FRAME))
                 .default(default)
                 .interact_on(&self.term)
                 .map_err(|e| prompt_error(&self.term, e))?;
             checkpoint()?;
-            let assignment = format!("{key}={v}");
-            match self.check(&assignment, watch) {
+            match self.check(key, &Value::Boolean(v), watch) {
                 Ok(()) => {
-                    self.answered.push(assignment);
+                    self.answers.set(key, v)?;
                     return Ok(v);
                 }
                 Err(msg) => {
@@ -237,6 +226,10 @@ impl Session<'_> {
                 }
             }
         }
+    }
+
+    fn fit_prompt(&self, prompt: &str, frame: usize) -> String {
+        fit_prompt(&self.term, prompt, frame)
     }
 
     fn say(&self, line: &str) {
@@ -276,27 +269,23 @@ fn checkpoint() -> Result<(), Error> {
     }
 }
 
-fn to_toml_string(v: &str) -> String {
-    detect::toml_string(v)
+/// A typed answer as the text it is.
+fn text(v: &str) -> Value {
+    Value::String(v.to_string())
 }
 
-fn to_toml_value(v: &str) -> String {
-    detect::toml_string(v)
-}
-
-fn to_toml_port(v: &str) -> String {
-    // A number stays a number; anything else goes in as a string and the
-    // profile rejects it with its own message.
-    if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) && v.len() <= 5 {
-        v.to_string()
-    } else {
-        detect::toml_string(v)
+/// A port typed: a number stays a number; anything else goes in as text and
+/// the profile rejects it with its own message.
+fn port(v: &str) -> Value {
+    match v.parse::<i64>() {
+        Ok(n) if v.len() <= 5 && v.bytes().all(|b| b.is_ascii_digit()) => Value::Integer(n),
+        _ => text(v),
     }
 }
 
-fn to_toml_words(v: &str) -> String {
-    let words: Vec<String> = v.split_whitespace().map(str::to_string).collect();
-    detect::toml_words(&words)
+/// A command typed as words separated by spaces.
+fn words(v: &str) -> Value {
+    Value::Array(v.split_whitespace().map(text).collect())
 }
 
 /// Ask the questions not answered on the command line.
@@ -375,22 +364,23 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
         theme: ColorfulTheme::default(),
         preset: None,
         values,
-        given: &given.set,
-        detected: Vec::new(),
-        answered: Vec::new(),
+        given: Layer::from_assignments(&given.set)?,
+        answers: Layer::default(),
     };
     show_detection(&s, &args.dir, &detection);
 
     // Detected answers join the defaults unless --values or --set gave the key;
     // one the profile would refuse (say node 16) is dropped, with a note.
-    for a in detection.assignments() {
-        let key = key_of(&a);
-        if s.given_key(&key) {
+    for a in detection.answers() {
+        if s.given_key(a.key) {
             continue;
         }
-        match s.check(&a, &[&key]) {
-            Ok(()) => s.detected.push(a),
-            Err(msg) => s.say(&format!("  (not using detected {a}: {msg})")),
+        match s.check(a.key, &a.value, &[a.key]) {
+            Ok(()) => s.answers.set(a.key, a.value)?,
+            Err(msg) => s.say(&format!(
+                "  (not using detected {}={}: {msg})",
+                a.key, a.value
+            )),
         }
     }
 
@@ -411,8 +401,8 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
         s.say(&ui::hint(&format!("Suggested preset: {name} ({why}).")));
     }
     let choice = Select::with_theme(&s.theme)
-        .with_prompt("Start from a preset")
-        .items(&items)
+        .with_prompt(s.fit_prompt("Start from a preset", SELECT_FRAME))
+        .items(&fit_items(&s.term, &items))
         .default(default)
         .interact_on(&s.term)
         .map_err(|e| prompt_error(&s.term, e))?;
@@ -421,18 +411,12 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
     let cur = |s: &Session| s.current().unwrap_or_else(Profile::skeleton);
     let p = cur(&s);
     let name_default = (p.service.name != "service").then(|| p.service.name.clone());
-    s.text(
-        "service.name",
-        "Service name",
-        name_default,
-        to_toml_string,
-        false,
-    )?;
+    s.text("service.name", "Service name", name_default, text, false)?;
     s.text(
         "edge.domain",
         "Public domain (e.g. voice.example.com)",
         None,
-        to_toml_string,
+        text,
         false,
     )?;
 
@@ -453,7 +437,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
         "service.runtime_version",
         version_prompt,
         Some(p.service.runtime_version.clone()),
-        to_toml_string,
+        text,
         false,
     )?;
     let p = cur(&s);
@@ -461,7 +445,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
         "service.port",
         "Port the app listens on",
         Some(p.service.port.to_string()),
-        to_toml_port,
+        port,
         false,
     )?;
     let p = cur(&s);
@@ -469,7 +453,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
         "service.start_command",
         "Start command",
         Some(p.service.start_command.join(" ")),
-        to_toml_words,
+        words,
         false,
     )?;
     let p = cur(&s);
@@ -477,7 +461,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
         "service.health_path",
         "Health check path",
         Some(p.service.health_path.clone()),
-        to_toml_string,
+        text,
         false,
     )?;
 
@@ -501,7 +485,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
             "redis.role",
             "What is Redis to it? (cache: evicts; queue/primary: persists, never evicts)",
             &["cache", "queue", "primary"],
-            detect::redis_role(p.redis.role),
+            p.redis.role.as_str(),
             &["redis.role"],
         )?;
     }
@@ -522,7 +506,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
             "worker.kind",
             "Worker library",
             kinds,
-            detect::worker_kind(p.worker.kind),
+            p.worker.kind.as_str(),
             &["worker."],
         )?;
         let p = cur(&s);
@@ -530,7 +514,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
             "worker.command",
             "Worker command",
             Some(p.worker.command.join(" ")),
-            to_toml_words,
+            words,
             false,
         )?;
     }
@@ -540,7 +524,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
         "voice.provider",
         "Voice provider",
         &["none", "twilio", "ringcentral"],
-        detect::voice_provider(p.voice.provider),
+        p.voice.provider.as_str(),
         &["voice."],
     )?;
     let p = cur(&s);
@@ -552,7 +536,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
             "voice.webhook_path",
             "Webhook path",
             Some(p.voice.webhook_path.clone()),
-            to_toml_string,
+            text,
             false,
         )?;
     }
@@ -561,7 +545,7 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
         "voice.websocket_path",
         "WebSocket path (empty: none)",
         Some(p.voice.websocket_path.clone()),
-        to_toml_string,
+        text,
         true,
     )?;
     let p = cur(&s);
@@ -569,24 +553,17 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
         "aws.region",
         "AWS region",
         Some(p.aws.region.clone()),
-        to_toml_string,
+        text,
         false,
     )?;
 
-    // Summary, files, confirmation.
-    let mut sets = s.detected.clone();
-    sets.extend(s.answered.iter().cloned());
-    sets.extend(given.set.iter().cloned());
-    let resolved_args = AnswerArgs {
-        set: sets.clone(),
-        values: given.values.clone(),
+    // Summary; init then lists the files and asks to confirm.
+    let answers = Answers {
+        preset: s.preset.as_ref().map(|p| p.name.clone()),
+        layer: s.answers.clone(),
     };
-    let profile = answers::resolve(s.preset.as_ref(), &resolved_args)?;
-    show_summary(&s, &profile);
-    Ok(Answers {
-        preset: s.preset.map(|p| p.name),
-        sets,
-    })
+    show_summary(&s, &answers.profile(given)?);
+    Ok(answers)
 }
 
 fn show_detection(s: &Session, dir: &Path, d: &Detection) {
@@ -619,7 +596,7 @@ pub fn confirm(prompt: &str) -> Result<bool, Error> {
     let term = Term::stderr();
     let guard = sigint::catch();
     let answer = Confirm::with_theme(&ColorfulTheme::default())
-        .with_prompt(prompt)
+        .with_prompt(fit_prompt(&term, prompt, CONFIRM_FRAME))
         .default(true)
         .interact_on(&term)
         .map_err(|e| prompt_error(&term, e));
@@ -666,11 +643,7 @@ fn show_summary(s: &Session, p: &Profile) {
         (
             "redis",
             if p.redis.enabled {
-                format!(
-                    "yes, {} as {}",
-                    p.redis.version,
-                    detect::redis_role(p.redis.role)
-                )
+                format!("yes, {} as {}", p.redis.version, p.redis.role.as_str())
             } else {
                 "no".into()
             },
@@ -678,11 +651,7 @@ fn show_summary(s: &Session, p: &Profile) {
         (
             "worker",
             if p.worker.enabled {
-                format!(
-                    "{}: {}",
-                    detect::worker_kind(p.worker.kind),
-                    p.worker.command.join(" ")
-                )
+                format!("{}: {}", p.worker.kind.as_str(), p.worker.command.join(" "))
             } else {
                 yes(false).into()
             },
@@ -691,7 +660,7 @@ fn show_summary(s: &Session, p: &Profile) {
             "voice",
             match p.voice.provider {
                 VoiceProvider::None => "none".into(),
-                v => format!("{} at {}", detect::voice_provider(v), p.voice.webhook_path),
+                v => format!("{} at {}", v, p.voice.webhook_path),
             },
         ),
         (

@@ -1,7 +1,9 @@
 //! The structure the code promises, checked from its own `use` lines and
-//! `crate::` paths: commands never import each other (only `lib.rs` and
-//! `main.rs` name a command module), nothing outside the template seam names
-//! tera, and no two modules import each other, directly or in a ring.
+//! `crate::` paths: every subcommand has its module in `commands/`, commands
+//! never import each other (only `lib.rs` and `main.rs` name a command
+//! module), the domain modules never see the command line, nothing outside
+//! the template seam names tera, and no two modules import each other,
+//! directly or in a ring.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -124,6 +126,73 @@ fn only_the_entry_points_name_a_command_module() {
     );
 }
 
+/// The variants of clap's `Command` enum in src/cli.rs, as module names
+/// (`Completions(CompletionsArgs)` -> "completions").
+fn subcommands() -> Vec<String> {
+    let cli =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/cli.rs")).unwrap();
+    let body = cli
+        .split("pub enum Command {")
+        .nth(1)
+        .and_then(|rest| rest.split("\n}").next())
+        .expect("src/cli.rs has `pub enum Command { ... }`");
+    body.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("//") && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('(').map(|(name, _)| name))
+        .filter(|name| !name.is_empty() && name.chars().all(char::is_alphanumeric))
+        .map(|name| {
+            let mut out = String::new();
+            for (i, c) in name.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    out.push('_');
+                }
+                out.push(c.to_ascii_lowercase());
+            }
+            out
+        })
+        .collect()
+}
+
+#[test]
+fn every_subcommand_has_its_module_in_commands_and_is_dispatched_there() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let subs = subcommands();
+    assert!(subs.len() >= 8, "read the Command enum: {subs:?}");
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    let mods = std::fs::read_to_string(root.join("src/commands/mod.rs")).unwrap();
+    let mut wrong = Vec::new();
+    for sub in &subs {
+        if !root.join(format!("src/commands/{sub}.rs")).is_file() {
+            wrong.push(format!("no src/commands/{sub}.rs"));
+        }
+        if !mods.contains(&format!("pub mod {sub};")) {
+            wrong.push(format!("src/commands/mod.rs lacks `pub mod {sub};`"));
+        }
+        if !lib.contains(&format!("cmd::{sub}::run(")) {
+            wrong.push(format!("src/lib.rs does not dispatch to cmd::{sub}::run"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// Parsing arguments and mapping results to exit codes is the commands'
+/// job: the domain modules take typed values and know nothing of clap.
+#[test]
+fn the_domain_modules_never_see_the_command_line() {
+    let g = graph();
+    let offenders: Vec<&String> = ["audit", "detect", "verify"]
+        .iter()
+        .filter_map(|m| g.get_key_value(*m).map(|(k, _)| k))
+        .filter(|m| g[*m].contains("cli"))
+        .collect();
+    assert!(g.contains_key("verify") && g.contains_key("detect") && g.contains_key("audit"));
+    assert!(
+        offenders.is_empty(),
+        "these import crate::cli: {offenders:?}"
+    );
+}
+
 #[test]
 fn no_module_imports_a_module_that_imports_it() {
     let g = graph();
@@ -190,4 +259,5 @@ fn the_reader_sees_groups_and_paths() {
     );
     assert_eq!(node_of("core/templates/engine.rs"), "core::templates");
     assert_eq!(node_of("commands/mod.rs"), "commands");
+    assert!(subcommands().contains(&"completions".to_string()));
 }

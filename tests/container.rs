@@ -11,16 +11,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
-use common::{init_preset, presets, require_tool, Run, DOMAIN};
+use common::{init_preset, presets, profile_of, require_tool, Run, DOMAIN};
 use regex::Regex;
 use serde_json::Value;
-use shipready::preset::Preset;
-use shipready::profile::{Layer, Profile, Runtime, WorkerKind};
-
-fn profile_of(preset: &str) -> Profile {
-    let set = Layer::from_assignments(&[format!("edge.domain={DOMAIN}")]).unwrap();
-    Profile::from_layers(&[Preset::find(preset).unwrap().layer(), set]).unwrap()
-}
+use shipready::profile::{Profile, Runtime, WorkerKind};
 
 fn uses_prisma(p: &Profile) -> bool {
     p.postgres.enabled && p.postgres.migrate_command.iter().any(|w| w == "prisma")

@@ -24,10 +24,9 @@ fn preset_profile(name: &str) -> Profile {
 
 /// The profile the detected answers give on their own (plus a domain).
 fn detected_profile(d: &Detection) -> Profile {
-    let mut sets = d.assignments();
-    sets.push(format!("edge.domain={}", common::DOMAIN));
-    let layer = Layer::from_assignments(&sets).unwrap_or_else(|e| panic!("{sets:?}: {e}"));
-    Profile::from_layers(&[layer]).unwrap_or_else(|e| panic!("{sets:?}: {e}"))
+    let layer = d.layer().with("edge.domain", common::DOMAIN);
+    Profile::from_layers(std::slice::from_ref(&layer))
+        .unwrap_or_else(|e| panic!("{:?}: {e}", layer.table))
 }
 
 #[test]
@@ -190,8 +189,8 @@ fn an_empty_directory_detects_nothing_but_its_name() {
     assert_eq!(d.runtime, None);
     assert_eq!(d.suggested_preset(), None);
     assert_eq!(
-        d.assignments(),
-        vec!["service.name=\"my-service\"".to_string()]
+        d.layer().table,
+        Layer::default().with("service.name", "my-service").table
     );
 }
 
@@ -454,9 +453,10 @@ fn express_with_twilio_and_no_prisma_is_not_prisma_voice() {
 #[test]
 fn not_found_answers_default_to_no_over_the_preset() {
     let d = detect::detect(&repos().join("twilio-twiml"));
-    assert!(d
-        .assignments()
-        .contains(&"postgres.enabled=false".to_string()));
+    assert_eq!(
+        d.layer().get("postgres.enabled"),
+        Some(&toml::Value::Boolean(false))
+    );
     let domain = Layer::from_assignments(&[format!("edge.domain={}", common::DOMAIN)]).unwrap();
     let preset = Preset::find("twilio-voice").unwrap();
     let p = Profile::from_layers(&[preset.layer(), d.layer(), domain]).unwrap();

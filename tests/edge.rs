@@ -1,5 +1,7 @@
-//! The nginx edge: `nginx -t` and gixy on every preset's generated
-//! configuration, and a live nginx on loopback (high ports, temp prefix,
+//! The nginx edge: `nginx -t` on every preset's generated configuration
+//! (here with no warning allowed), gixy and shellcheck on the variants
+//! `verify --strict` does not see (tests/validators.rs runs both over every
+//! preset), and a live nginx on loopback (high ports, temp prefix,
 //! self-signed certificate) in front of a small upstream that also speaks
 //! WebSocket.
 
@@ -9,9 +11,8 @@ use common::{init_preset, init_preset_with, presets, require_tool, Run, DOMAIN};
 use shipready::verify::edge::{
     local_nginx_version, nginx_sandbox, NginxPorts, NginxSandbox, GIXY, HTTP2_DIRECTIVE_SINCE,
 };
-use shipready::verify::Outcome;
+use shipready::verify::{check_only, Outcome};
 use std::collections::BTreeMap;
-use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -162,14 +163,6 @@ echo = exact(held, h[1] & 0x7F).decode() if len(h) == 2 else None
 print(json.dumps({"first": first, "codes": codes, "echo": echo}))
 "#;
 
-fn wait_for_port(port: u16, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn ports() -> NginxPorts {
     NginxPorts {
         http: common::free_port(),
@@ -191,34 +184,41 @@ fn nginx_t(sandbox: &NginxSandbox) -> (bool, String) {
     )
 }
 
-/// Every preset, plus the variants that change the edge: bring-your-own TLS
-/// with a CORS allow-list, and RingCentral on the FastAPI preset.
+/// Every preset, plus the variants that change the edge.
 fn preset_and_variant_runs() -> Vec<(String, Run)> {
     let mut runs: Vec<(String, Run)> = presets()
         .into_iter()
         .map(|p| (p.clone(), init_preset(&p)))
         .collect();
-    runs.push((
-        "twilio-voice byo + cors".into(),
-        init_preset_with(
-            "twilio-voice",
-            &[
-                "edge.tls=\"byo\"",
-                &format!("edge.cors_origins=[\"{CORS_ORIGIN}\", \"http://localhost:5173\"]"),
-            ],
-        ),
-    ));
-    runs.push((
-        "fastapi-three-tier ringcentral".into(),
-        init_preset_with(
-            "fastapi-three-tier",
-            &[
-                "voice.provider=\"ringcentral\"",
-                "voice.websocket_path=\"/ws\"",
-            ],
-        ),
-    ));
+    runs.extend(variant_runs());
     runs
+}
+
+/// The variants that change the edge: bring-your-own TLS with a CORS
+/// allow-list, and RingCentral on the FastAPI preset.
+fn variant_runs() -> Vec<(String, Run)> {
+    vec![
+        (
+            "twilio-voice byo + cors".into(),
+            init_preset_with(
+                "twilio-voice",
+                &[
+                    "edge.tls=\"byo\"",
+                    &format!("edge.cors_origins=[\"{CORS_ORIGIN}\", \"http://localhost:5173\"]"),
+                ],
+            ),
+        ),
+        (
+            "fastapi-three-tier ringcentral".into(),
+            init_preset_with(
+                "fastapi-three-tier",
+                &[
+                    "voice.provider=\"ringcentral\"",
+                    "voice.websocket_path=\"/ws\"",
+                ],
+            ),
+        ),
+    ]
 }
 
 #[test]
@@ -253,8 +253,10 @@ fn gixy(root: &std::path::Path) -> Outcome {
 }
 
 #[test]
-fn gixy_finds_nothing_for_every_preset_and_variant() {
-    for (name, run) in &preset_and_variant_runs() {
+fn gixy_finds_nothing_in_the_variants() {
+    let runs = variant_runs();
+    assert_eq!(runs.len(), 2);
+    for (name, run) in &runs {
         assert_eq!(gixy(run.path()), Outcome::Pass, "{name}");
     }
 }
@@ -517,7 +519,13 @@ fn csp_is_the_apps_own_when_it_sends_one() {
 /// checks show an open socket is not affected).
 #[test]
 fn websocket_handshakes_are_rate_limited() {
-    for preset in presets() {
+    let presets = presets();
+    let with_websocket = presets
+        .iter()
+        .filter(|p| !common::profile_of(p).voice.websocket_path.is_empty())
+        .count();
+    let mut checked = 0;
+    for preset in presets {
         let run = init_preset(&preset);
         let lock = run.read("shipready.toml");
         let Some(path) = lock
@@ -540,7 +548,13 @@ fn websocket_handshakes_are_rate_limited() {
             )),
             "{preset}: {location}"
         );
+        checked += 1;
     }
+    assert!(with_websocket > 0);
+    assert_eq!(
+        checked, with_websocket,
+        "every preset with a WebSocket path"
+    );
 }
 
 /// Services in compose.prod.yaml with a `ports:` list, and the entries.
@@ -638,7 +652,7 @@ impl Live {
         let sandbox = nginx_sandbox(run.path(), ports).unwrap();
         let script = sandbox.prefix().join("upstream.py");
         std::fs::write(&script, UPSTREAM).unwrap();
-        let upstream = common::Server(
+        let mut upstream = common::Server(
             Command::new(python)
                 .arg(&script)
                 .arg(ports.upstream.to_string())
@@ -646,7 +660,7 @@ impl Live {
                 .spawn()
                 .unwrap(),
         );
-        wait_for_port(ports.upstream, "upstream");
+        upstream.wait_for_port(ports.upstream, "upstream");
         std::fs::write(
             sandbox.html_root().join("index.html"),
             "<!doctype html><title>app</title>\n",
@@ -659,9 +673,9 @@ impl Live {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let nginx = common::Server(child);
-        wait_for_port(ports.https, "nginx");
-        wait_for_port(ports.http, "nginx");
+        let mut nginx = common::Server(child);
+        nginx.wait_for_port(ports.https, "nginx");
+        nginx.wait_for_port(ports.http, "nginx");
         Live {
             run,
             sandbox,
@@ -1208,26 +1222,25 @@ fn tls11_client_control() {
     );
 }
 
+/// The edge's scripts with bring-your-own TLS (the presets' own are
+/// checked by `verify --strict`), through verify's own shellcheck check.
 #[test]
-fn generated_scripts_pass_shellcheck() {
-    let shellcheck = require_tool("shellcheck");
-    for (preset, sets) in [
-        ("twilio-voice", vec![]),
-        ("node-dashboard", vec!["edge.tls=\"byo\""]),
-    ] {
-        let run = init_preset_with(preset, &sets);
-        let dir = run.path().join("deploy/nginx");
-        let scripts: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|x| x == "sh"))
-            .collect();
-        assert!(!scripts.is_empty());
-        let out = Command::new(&shellcheck).args(&scripts).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{preset}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+fn the_byo_tls_scripts_pass_shellcheck() {
+    require_tool("shellcheck");
+    let run = init_preset_with("node-dashboard", &["edge.tls=\"byo\""]);
+    let files = run.files();
+    let scripts: Vec<&str> = files
+        .iter()
+        .map(String::as_str)
+        .filter(|f| f.starts_with("deploy/nginx/") && f.ends_with(".sh"))
+        .collect();
+    assert!(
+        !scripts.is_empty(),
+        "no scripts under deploy/nginx: {files:?}"
+    );
+    let findings = check_only(run.path(), &scripts, &["shellcheck"]);
+    assert_eq!(findings.len(), scripts.len(), "{findings:?}");
+    for f in &findings {
+        assert_eq!(f.result, Ok(Outcome::Pass), "{}", f.target);
     }
 }

@@ -295,3 +295,221 @@ fn ci_set_never_prompts_even_on_a_terminal() {
     assert!(out.contains("edge.domain"), "{out}");
     assert!(!out.contains("Start from a preset"), "{out}");
 }
+
+/// A tmux server on its own socket in a temp dir, killed when dropped, with
+/// one window of a chosen size running one command.
+struct Tmux {
+    socket: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Tmux {
+    fn start(columns: u16, rows: u16, command: &str) -> Tmux {
+        let tmux = common::require_tool("tmux");
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("tmux.sock");
+        let t = Tmux { socket, _dir: dir };
+        t.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            &columns.to_string(),
+            "-y",
+            &rows.to_string(),
+            command,
+        ]);
+        // The window follows the size given, not an attached client's.
+        t.run(&["set-option", "-g", "window-size", "manual"]);
+        t.run(&[
+            "resize-window",
+            "-x",
+            &columns.to_string(),
+            "-y",
+            &rows.to_string(),
+        ]);
+        assert!(tmux.exists());
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new(common::require_tool("tmux"))
+            .arg("-S")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p"])
+    }
+
+    /// Wait until the screen shows `text`; the screen.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(TIMEOUT_MS);
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "waiting for {text:?}; the screen:\n{screen}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for k in keys {
+            self.run(&["send-keys", k]);
+            // One redraw per key, as a person pressing them would see.
+            std::thread::sleep(std::time::Duration::from_millis(80));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .status();
+    }
+}
+
+/// A narrow terminal: preset labels longer than the width are cut to it
+/// with an ellipsis before dialoguer draws them, so moving the selection
+/// redraws them in place. Labels that wrapped would leave their second rows
+/// on screen, once per redraw.
+#[test]
+fn a_narrow_terminal_keeps_the_preset_menu_in_place() {
+    let presets = shipready::preset::Preset::all();
+    let mut labels =
+        vec!["none: start from the detected answers and built-in defaults".to_string()];
+    labels.extend(
+        presets
+            .iter()
+            .map(|p| format!("{}: {}", p.name, p.description)),
+    );
+    let bin = env!("CARGO_BIN_EXE_shipready");
+    for columns in [40u16, 20] {
+        let dir = fixture_copy("twilio-voice");
+        let command = format!(
+            "cd '{}' && env -u CI NO_COLOR=1 TERM=xterm-256color '{bin}' init --dir . ; sleep 60",
+            dir.path().display()
+        );
+        let t = Tmux::start(columns, 40, &command);
+        t.wait_for("none:");
+        t.keys(&[
+            "Down", "Down", "Up", "Down", "Down", "Down", "Up", "Up", "Down",
+        ]);
+        let screen = t.screen();
+        let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+        // No row holds more than the terminal does.
+        for l in &lines {
+            assert!(
+                l.chars().count() <= usize::from(columns),
+                "{columns} columns: a row wider than the terminal: {l:?}\n{screen}"
+            );
+        }
+        // No line twice: a stale row from an earlier redraw would repeat.
+        let mut seen = std::collections::BTreeSet::new();
+        for l in lines.iter().filter(|l| !l.is_empty()) {
+            assert!(
+                seen.insert(*l),
+                "{columns} columns: {l:?} is on screen twice:\n{screen}"
+            );
+        }
+        // Below the prompt, exactly one row per label: each the label whole
+        // or cut with an ellipsis, in order, with the marker on one of them.
+        let prompt = lines
+            .iter()
+            .rposition(|l| l.starts_with("? "))
+            .unwrap_or_else(|| panic!("{columns} columns: no prompt on screen:\n{screen}"));
+        let rows: Vec<&str> = lines[prompt + 1..]
+            .iter()
+            .copied()
+            .filter(|l| !l.is_empty())
+            .collect();
+        assert_eq!(
+            rows.len(),
+            labels.len(),
+            "{columns} columns: one row per label and nothing else:\n{screen}"
+        );
+        for (row, label) in rows.iter().zip(&labels) {
+            let shown = row
+                .strip_prefix("❯ ")
+                .or_else(|| row.strip_prefix("  "))
+                .unwrap_or_else(|| panic!("{columns} columns: not a menu row: {row:?}\n{screen}"));
+            let whole = shown == label;
+            let cut = shown
+                .strip_suffix('…')
+                .is_some_and(|head| !head.is_empty() && label.starts_with(head));
+            assert!(
+                whole || cut,
+                "{columns} columns: {row:?} is neither {label:?} nor its start with an ellipsis\n{screen}"
+            );
+        }
+        assert_eq!(
+            rows.iter().filter(|r| r.starts_with("❯ ")).count(),
+            1,
+            "{columns} columns: one selected row\n{screen}"
+        );
+        t.keys(&["C-c"]);
+    }
+}
+
+/// A refused answer in a narrow terminal: the rule (longer than a row) is
+/// shown in rows dialoguer knows about, so once a valid answer is given
+/// neither the rule nor the refused answer's prompt is left on screen.
+#[test]
+fn a_narrow_terminal_leaves_no_rows_behind_after_a_refused_answer() {
+    let bin = env!("CARGO_BIN_EXE_shipready");
+    let dir = fixture_copy("twilio-voice");
+    let command = format!(
+        "cd '{}' && env -u CI NO_COLOR=1 TERM=xterm-256color '{bin}' init --dir . ; sleep 60",
+        dir.path().display()
+    );
+    let t = Tmux::start(40, 40, &command);
+    t.wait_for("none:");
+    t.keys(&["Enter"]);
+    t.wait_for("? Serv");
+    t.keys(&["Enter"]);
+    t.wait_for("? Public");
+    t.keys(&["bad!", "Enter"]);
+    let refused = t.wait_for("✘ expected a DNS name");
+    assert!(
+        refused.lines().filter(|l| !l.is_empty()).count() > 0
+            && refused.lines().all(|l| l.chars().count() <= 40),
+        "{refused}"
+    );
+    t.keys(&["a.example.com", "Enter"]);
+    let screen = t.wait_for("? Runtime");
+    let rows: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    let answered = rows
+        .iter()
+        .position(|l| l.starts_with("✔ Public") && l.ends_with("· a.example.com"))
+        .unwrap_or_else(|| panic!("no answered domain row:\n{screen}"));
+    // The whole question above its row, then nothing until the next one.
+    assert!(
+        rows[answered - 1].starts_with("Public domain (e.g. voice.example.com)"),
+        "{screen}"
+    );
+    for row in &rows {
+        assert!(
+            !row.starts_with("✘") && !row.contains("dot-separated") && !row.contains("bad!"),
+            "a row left from the refused answer: {row:?}\n{screen}"
+        );
+    }
+    t.keys(&["C-c"]);
+}

@@ -518,12 +518,8 @@ fn live(cfg: Live) -> LiveRun {
     if !p.voice.websocket_path.is_empty() {
         server.args(["--ws-path", &p.voice.websocket_path]);
     }
-    let _server = Server(server.spawn().expect("fixture server starts"));
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "fixture server did not listen");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut server = Server(server.spawn().expect("fixture server starts"));
+    server.wait_for_port(port, "the fixture server");
 
     let out_dir = tempfile::tempdir().unwrap();
     // The JSON stats are written after every user has stopped (the CSV files

@@ -18,14 +18,10 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use common::{init_preset, init_preset_with, presets, require_tool, run_json, Run, DOMAIN};
-use shipready::preset::Preset;
-use shipready::profile::{Layer, Profile};
-
-fn profile_of(preset: &str) -> Profile {
-    let set = Layer::from_assignments(&[format!("edge.domain={DOMAIN}")]).unwrap();
-    Profile::from_layers(&[Preset::find(preset).unwrap().layer(), set]).unwrap()
-}
+use common::{
+    init_preset, init_preset_with, must_pass, presets, profile_of, require_tool, run_json, Run,
+};
+use shipready::profile::Profile;
 
 /// How long the slow route takes: more than every preset's p99 threshold.
 const SLOW_MS: u32 = 1600;
@@ -194,17 +190,6 @@ async def main():
 
 asyncio.run(main())
 "#;
-
-fn must_pass(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{cmd:?} failed:\n{text}");
-    text
-}
 
 /// (a) `promtool check metrics` on the text, fed on standard input.
 fn promtool_check_metrics(text: &str, what: &str) {

@@ -5,18 +5,11 @@
 mod common;
 
 use common::{init_preset, presets, require_tool};
-use shipready::verify::edge::{redis_sandbox, RedisSandbox};
+use common::redis_acl::LiveRedis;
 
 /// CONFIG GET as the exporter ACL user (`default` may only PING).
-fn config(r: &RedisSandbox, exporter_password: &str, key: &str) -> String {
-    let out = std::process::Command::new("redis-cli")
-        .args(["--no-auth-warning", "-h", "127.0.0.1", "-p"])
-        .arg(r.port.to_string())
-        .args(["--user", "exporter", "CONFIG", "GET", key])
-        .env("REDISCLI_AUTH", exporter_password)
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&out.stdout).into_owned();
+fn config(r: &LiveRedis, key: &str) -> String {
+    let out = r.cli_as("exporter", &["CONFIG", "GET", key]);
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some(key), "CONFIG GET {key}: {out}");
     lines.next().unwrap_or("").to_string()
@@ -30,7 +23,7 @@ fn redis_starts_from_the_generated_config_for_every_preset() {
     for preset in presets() {
         let run = init_preset(&preset);
         let conf = run.read("deploy/redis/redis.conf");
-        common::redis_acl::init_secrets(&run);
+        let redis = common::redis_acl::LiveRedis::start(&run);
         assert!(run.path().join("secrets/redis_users.acl").exists());
         let lock = run.read("shipready.toml");
         let role = ["cache", "queue", "primary"]
@@ -51,37 +44,27 @@ fn redis_starts_from_the_generated_config_for_every_preset() {
         assert!(conf.contains("\ndir /data\n"), "{preset}");
         assert!(conf.contains("\nprotected-mode yes\n"), "{preset}");
 
-        let sandbox = redis_sandbox(run.path(), common::free_port()).unwrap();
+        let sandbox = &redis.sandbox;
         let password = run.read("secrets/redis_password");
         assert_eq!(
             sandbox.password, password,
             "{preset}: uses the project's password"
         );
-        let _server = common::Server(sandbox.start().unwrap_or_else(|e| panic!("{preset}: {e}")));
-        let exporter = run.read("secrets/redis_exporter_password");
 
-        assert_eq!(config(&sandbox, &exporter, "appendonly"), "yes", "{preset}");
+        assert_eq!(config(&redis, "appendonly"), "yes", "{preset}");
+        assert_eq!(config(&redis, "appendfsync"), "everysec", "{preset}");
         assert_eq!(
-            config(&sandbox, &exporter, "appendfsync"),
-            "everysec",
-            "{preset}"
-        );
-        assert_eq!(
-            config(&sandbox, &exporter, "save"),
+            config(&redis, "save"),
             "3600 1 300 100 60 10000",
             "{preset}"
         );
+        assert_eq!(config(&redis, "protected-mode"), "yes", "{preset}");
         assert_eq!(
-            config(&sandbox, &exporter, "protected-mode"),
-            "yes",
-            "{preset}"
-        );
-        assert_eq!(
-            config(&sandbox, &exporter, "maxmemory"),
+            config(&redis, "maxmemory"),
             (mb * 1024 * 1024).to_string(),
             "{preset}"
         );
-        let policy = config(&sandbox, &exporter, "maxmemory-policy");
+        let policy = config(&redis, "maxmemory-policy");
         let expected = if role == "cache" {
             "allkeys-lru"
         } else {
@@ -91,19 +74,8 @@ fn redis_starts_from_the_generated_config_for_every_preset() {
         policies.push((role.to_string(), policy));
 
         // The app's user reads and writes; the AOF is written. The default
-        // user (monitoring, backups) has no key access.
-        let app = |args: &[&str]| {
-            let out = std::process::Command::new("redis-cli")
-                .args(["--no-auth-warning", "-h", "127.0.0.1", "-p"])
-                .arg(sandbox.port.to_string())
-                .args(["--user", "app"])
-                .args(args)
-                .env("REDISCLI_AUTH", run.read("secrets/redis_app_password"))
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).into_owned()
-                + &String::from_utf8_lossy(&out.stderr)
-        };
+        // user (what logs in without a name) may only PING.
+        let app = |args: &[&str]| redis.cli_as("app", args);
         assert_eq!(app(&["SET", "shipready:k", "v"]).trim(), "OK");
         assert_eq!(app(&["GET", "shipready:k"]).trim(), "v");
         let default_get = sandbox.cli(&["GET", "shipready:k"]).unwrap();

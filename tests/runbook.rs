@@ -13,14 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::postgres::Postgres;
-use common::{init_preset, presets, require_tool, DOMAIN};
-use shipready::preset::Preset;
-use shipready::profile::{Layer, Profile};
-
-fn profile_of(preset: &str) -> Profile {
-    let set = Layer::from_assignments(&[format!("edge.domain={DOMAIN}")]).unwrap();
-    Profile::from_layers(&[Preset::find(preset).unwrap().layer(), set]).unwrap()
-}
+use common::{init_preset, presets, profile_of, require_tool};
 
 /// The fenced `sh` blocks of a Markdown file, dedented to their fence.
 fn shell_blocks(markdown: &str) -> Vec<String> {

@@ -1024,12 +1024,25 @@ fn readme_fills_the_provider_secret_before_the_full_apply() {
 /// percent-encoding in a redis:// URL.
 #[test]
 fn redis_auth_token_is_alphanumeric() {
+    let mut checked = 0;
     for (preset, sets) in variants() {
         let run = init(&preset, &sets);
-        let Some(cache) = std::fs::read_to_string(run.path().join(DIR).join("elasticache.tf")).ok()
-        else {
+        let redis = shipready::core::lock::Lock::read(run.path())
+            .unwrap()
+            .expect("a lock file")
+            .profile
+            .redis
+            .enabled;
+        let cache = std::fs::read_to_string(run.path().join(DIR).join("elasticache.tf")).ok();
+        assert_eq!(
+            cache.is_some(),
+            redis,
+            "{preset} {sets:?}: elasticache.tf is there exactly when Redis is"
+        );
+        let Some(cache) = cache else {
             continue;
         };
+        checked += 1;
         let password = block(
             &cache,
             "data \"aws_secretsmanager_random_password\" \"redis_auth\" {",
@@ -1048,6 +1061,7 @@ fn redis_auth_token_is_alphanumeric() {
         // ElastiCache takes 16 to 128; 64 of 62 symbols is about 380 bits.
         assert!((64..=128).contains(&length), "{password}");
     }
+    assert!(checked > 0, "no variant with Redis");
 }
 
 /// RDS rotates the master password every 7 days and running tasks keep

@@ -14,7 +14,16 @@ use shipready::verify::VALIDATORS;
 use std::process::{Command, Stdio};
 
 /// Tools `verify` runs on the core files; each area's test adds its own.
-const CORE_TOOLS: &[&str] = &["hadolint", "docker-compose", "yamllint", "shellcheck"];
+const CORE_TOOLS: &[&str] = &[
+    "hadolint",
+    "docker-compose",
+    "yamllint",
+    "shellcheck",
+    "promtool",
+    "amtool",
+    "gixy",
+    "nginx",
+];
 
 /// Checks every preset must pass by name (beyond the count of all of them).
 const MUST_PASS: &[(&str, &str)] = &[
@@ -33,7 +42,31 @@ const MUST_PASS: &[(&str, &str)] = &[
     ("terraform-fmt", "infra/terraform"),
     ("hcl-parse", "infra/terraform"),
     ("checkov", "infra/terraform"),
+    // The monitoring and edge checks that tests/observability.rs and
+    // tests/edge.rs rely on this test for.
+    ("promtool-config", "monitoring/prometheus/prometheus.yml"),
+    ("amtool", "monitoring/alertmanager/alertmanager.yml"),
+    ("nginx -t", "deploy/nginx/nginx.conf"),
+    ("gixy", "deploy/nginx/nginx.conf"),
 ];
+
+/// Validators that must pass on every generated file of a kind (path
+/// prefix, suffix), whatever the preset generates of it.
+const EVERY_FILE: &[(&str, &str, &str)] = &[
+    ("promtool-rules", "monitoring/prometheus/rules/", ".yml"),
+    ("promtool-test", "monitoring/prometheus/tests/", ".yml"),
+    ("shellcheck", "", ".sh"),
+];
+
+/// The `ok` line of `validator` on `target` in verify's report.
+fn passed(stdout: &str, validator: &str, target: &str) -> bool {
+    stdout.lines().any(|l| {
+        let l = l.trim();
+        l.starts_with("ok ")
+            && l.contains(&format!(" {validator} "))
+            && l.ends_with(&format!(" {target}"))
+    })
+}
 
 /// How many checks verify should run on a generated tree: every target of
 /// every validator, over the files the lock lists.
@@ -53,6 +86,7 @@ fn every_preset_passes_verify_strict() {
     for preset in &presets {
         let run = init_preset(preset);
         let expected = expected_checks(run.path());
+        let lock = Lock::read(run.path()).unwrap().expect("a lock file");
         let out = Run::in_dir(run.dir).args(["verify", "--strict"]).run();
         assert_eq!(
             out.code, 0,
@@ -60,15 +94,26 @@ fn every_preset_passes_verify_strict() {
             out.stdout, out.stderr
         );
         for (validator, target) in MUST_PASS {
-            let line = out
-                .stdout
-                .lines()
-                .find(|l| l.contains(validator) && l.trim_end().ends_with(target));
             assert!(
-                line.is_some_and(|l| l.trim_start().starts_with("ok")),
+                passed(&out.stdout, validator, target),
                 "{preset}: no passing {validator} line for {target}\n{}",
                 out.stdout
             );
+        }
+        for (validator, prefix, suffix) in EVERY_FILE {
+            let files: Vec<&String> = lock
+                .files
+                .keys()
+                .filter(|p| p.starts_with(prefix) && p.ends_with(suffix))
+                .collect();
+            assert!(!files.is_empty(), "{preset}: no file for {validator}");
+            for f in files {
+                assert!(
+                    passed(&out.stdout, validator, f),
+                    "{preset}: no passing {validator} line for {f}\n{}",
+                    out.stdout
+                );
+            }
         }
         // Every check is on its own `ok` line, and the summary agrees: none
         // was dropped on the way.

@@ -657,6 +657,56 @@ fn sdk_signatures(cases: &[Case]) -> Vec<(&'static str, Vec<(String, String)>)> 
     vec![("twilio-node", node), ("twilio-python", python)]
 }
 
+/// One request through the edge (a POST) and the status it must get.
+struct Probe {
+    what: String,
+    path: String,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+    status: u16,
+}
+
+impl Probe {
+    fn new(
+        what: impl Into<String>,
+        path: &str,
+        headers: Vec<(&'static str, String)>,
+        body: &str,
+        status: u16,
+    ) -> Probe {
+        Probe {
+            what: what.into(),
+            path: path.to_string(),
+            headers,
+            body: body.to_string(),
+            status,
+        }
+    }
+}
+
+/// Send every probe through `edge`: each gets its status, a 200 comes from
+/// the app's handler (its body says "handled" and holds `echo`), and any
+/// other answer does not. The number sent.
+fn send_all(edge: &common::hooks::Edge, tag: &str, echo: &str, probes: &[Probe]) -> usize {
+    for p in probes {
+        let headers: Vec<(&str, &str)> = p.headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = edge.request("POST", &p.path, &headers, p.body.as_bytes());
+        assert_eq!(r.status, p.status, "{tag}: {}: {}", p.what, r.body);
+        let ran = r.body.contains("handled");
+        if p.status == 200 {
+            assert!(
+                ran && r.body.contains(echo),
+                "{tag}: {}: the handler did not run: {}",
+                p.what,
+                r.body
+            );
+        } else {
+            assert!(!ran, "{tag}: {} reached the handler", p.what);
+        }
+    }
+    probes.len()
+}
+
 /// Every case from both SDKs through `edge`: genuine -> 200 (the handler
 /// ran), tampered body, path or signature, or none -> 403.
 fn check_twilio_through(edge: &common::hooks::Edge, webhook: &str, what: &str) -> usize {
@@ -669,52 +719,44 @@ fn check_twilio_through(edge: &common::hooks::Edge, webhook: &str, what: &str) -
                 .unwrap()
                 .to_string();
             let (ctype, body) = if case.json {
-                ("application/json", JSON_BODY.to_string())
+                ("application/json", JSON_BODY)
             } else {
-                ("application/x-www-form-urlencoded", FORM_BODY.to_string())
+                ("application/x-www-form-urlencoded", FORM_BODY)
             };
-            let send = |path: &str, sig: Option<&str>, body: &str| {
-                let mut headers = vec![("Content-Type", ctype)];
-                if let Some(s) = sig {
-                    headers.push(("X-Twilio-Signature", s));
-                }
-                edge.request("POST", path, &headers, body.as_bytes())
+            let headers = |sig: Option<&str>| {
+                let mut h = vec![("Content-Type", ctype.to_string())];
+                h.extend(sig.map(|s| ("X-Twilio-Signature", s.to_string())));
+                h
             };
-            let tag = format!("{what}, {sdk}, {}", case.name);
-            let genuine = send(&path, Some(&signature), &body);
-            assert_eq!(genuine.status, 200, "{tag}: genuine: {}", genuine.body);
-            assert!(
-                genuine.body.contains("handled"),
-                "{tag}: the handler did not run: {}",
-                genuine.body
-            );
-            let tampered_body = body.replace("ringing", "completed");
-            assert_eq!(
-                send(&path, Some(&signature), &tampered_body).status,
-                403,
-                "{tag}: tampered body"
-            );
-            let tampered_path = path.replacen(webhook, &format!("{webhook}/other"), 1);
             let tampered_path = if case.path.contains("caf%C3%A9") {
                 // The decoded spelling of the path is not what was signed.
                 path.replace("caf%C3%A9", "cafe")
             } else {
-                tampered_path
+                path.replacen(webhook, &format!("{webhook}/other"), 1)
             };
-            assert_eq!(
-                send(&tampered_path, Some(&signature), &body).status,
-                403,
-                "{tag}: signature replayed on {tampered_path}"
-            );
             let mut wrong = signature.clone();
             wrong.replace_range(0..1, if wrong.starts_with('A') { "B" } else { "A" });
-            assert_eq!(
-                send(&path, Some(&wrong), &body).status,
-                403,
-                "{tag}: bad signature"
-            );
-            assert_eq!(send(&path, None, &body).status, 403, "{tag}: no signature");
-            sent += 5;
+            let tampered_body = body.replace("ringing", "completed");
+            let probes = [
+                Probe::new("genuine", &path, headers(Some(&signature)), body, 200),
+                Probe::new(
+                    "tampered body",
+                    &path,
+                    headers(Some(&signature)),
+                    &tampered_body,
+                    403,
+                ),
+                Probe::new(
+                    format!("signature replayed on {tampered_path}"),
+                    &tampered_path,
+                    headers(Some(&signature)),
+                    body,
+                    403,
+                ),
+                Probe::new("bad signature", &path, headers(Some(&wrong)), body, 403),
+                Probe::new("no signature", &path, headers(None), body, 403),
+            ];
+            sent += send_all(edge, &format!("{what}, {sdk}, {}", case.name), "", &probes);
         }
     }
     sent
@@ -752,37 +794,54 @@ fn check_shared_key_through(edge: &common::hooks::Edge, webhook: &str, what: &st
         } else {
             ("application/x-www-form-urlencoded", FORM_BODY)
         };
-        let send = |settings: Option<&str>, body: &str| {
-            let mut headers = vec![("Content-Type", ctype), ("X-Twilio-Signature", signature)];
-            if let Some(v) = settings {
-                headers.push(("X-Twilio-Webhooks-Signature-Settings", v));
-            }
-            edge.request("POST", path, &headers, body.as_bytes())
+        let headers = |settings: Option<&str>| {
+            let mut h = vec![
+                ("Content-Type", ctype.to_string()),
+                ("X-Twilio-Signature", signature.to_string()),
+            ];
+            h.extend(settings.map(|v| ("X-Twilio-Webhooks-Signature-Settings", v.to_string())));
+            h
         };
-        let tag = format!("{what}, SharedKey, {}", case.name);
-        let genuine = send(Some(SHARED_KEY_SETTINGS), body);
-        assert_eq!(genuine.status, 200, "{tag}: genuine: {}", genuine.body);
-        assert!(genuine.body.contains("handled"), "{tag}: {}", genuine.body);
-        let tampered = body.replace("ringing", "completed");
-        assert_eq!(
-            send(Some(SHARED_KEY_SETTINGS), &tampered).status,
-            403,
-            "{tag}: tampered body"
-        );
         let sha1 = SHARED_KEY_SETTINGS.replace("HMAC_SHA256", "HMAC_SHA1");
-        assert_eq!(
-            send(Some(&sha1), body).status,
-            403,
-            "{tag}: settings naming HMAC_SHA1"
-        );
         let unknown = SHARED_KEY_SETTINGS.replace("HMAC_SHA256", "HMAC_SHA512");
-        assert_eq!(
-            send(Some(&unknown), body).status,
-            403,
-            "{tag}: an unknown algorithm"
+        let tampered = body.replace("ringing", "completed");
+        let probes = [
+            Probe::new(
+                "genuine",
+                path,
+                headers(Some(SHARED_KEY_SETTINGS)),
+                body,
+                200,
+            ),
+            Probe::new(
+                "tampered body",
+                path,
+                headers(Some(SHARED_KEY_SETTINGS)),
+                &tampered,
+                403,
+            ),
+            Probe::new(
+                "settings naming HMAC_SHA1",
+                path,
+                headers(Some(&sha1)),
+                body,
+                403,
+            ),
+            Probe::new(
+                "an unknown algorithm",
+                path,
+                headers(Some(&unknown)),
+                body,
+                403,
+            ),
+            Probe::new("no settings header", path, headers(None), body, 403),
+        ];
+        sent += send_all(
+            edge,
+            &format!("{what}, SharedKey, {}", case.name),
+            "",
+            &probes,
         );
-        assert_eq!(send(None, body).status, 403, "{tag}: no settings header");
-        sent += 5;
     }
     sent
 }
@@ -912,7 +971,6 @@ const RC_EVENT: &str = r#"{"uuid":"1d2c3b4a","event":"/restapi/v1.0/account/~/ex
 /// The handshake and notifications (with either token header) reach the app
 /// through nginx; a foreign or missing token does not.
 fn check_ringcentral_through(edge: &common::hooks::Edge, webhook: &str, what: &str) {
-    let json = ("Content-Type", "application/json");
     let handshake = edge.request(
         "POST",
         webhook,
@@ -934,54 +992,44 @@ fn check_ringcentral_through(edge: &common::hooks::Edge, webhook: &str, what: &s
         "{what}: the handshake answers small, without the handler: {:?}",
         handshake.body
     );
-    for (name, headers) in [
+    let token = |pairs: &[(&'static str, &str)]| {
+        let mut h = vec![("Content-Type", "application/json".to_string())];
+        h.extend(pairs.iter().map(|(k, v)| (*k, v.to_string())));
+        h
+    };
+    let probes = [
         (
-            "Verification-Token",
-            vec![json, ("Verification-Token", RC_TOKEN)],
+            "notification by Verification-Token",
+            token(&[("Verification-Token", RC_TOKEN)]),
+            200,
         ),
         (
-            "Validation-Token (current guide)",
-            vec![json, ("Validation-Token", RC_TOKEN)],
+            "notification by Validation-Token (current guide)",
+            token(&[("Validation-Token", RC_TOKEN)]),
+            200,
         ),
         (
-            "both headers",
-            vec![
-                json,
+            "notification by both headers",
+            token(&[
                 ("Validation-Token", RC_TOKEN),
                 ("Verification-Token", RC_TOKEN),
-            ],
+            ]),
+            200,
         ),
-    ] {
-        let r = edge.request("POST", webhook, &headers, RC_EVENT.as_bytes());
-        assert_eq!(r.status, 200, "{what}: notification by {name}: {}", r.body);
-        assert!(
-            r.body.contains("handled") && r.body.contains("telephony/sessions"),
-            "{what}: notification by {name} did not reach the handler: {}",
-            r.body
-        );
-    }
-    for (name, headers) in [
         (
             "a wrong Verification-Token",
-            vec![json, ("Verification-Token", "vt-5d1e9c7a3c")],
+            token(&[("Verification-Token", "vt-5d1e9c7a3c")]),
+            401,
         ),
         (
             "a foreign Validation-Token",
-            vec![json, ("Validation-Token", "9b8c7d6e-5f4a")],
+            token(&[("Validation-Token", "9b8c7d6e-5f4a")]),
+            401,
         ),
-        ("no token", vec![json]),
-    ] {
-        let r = edge.request("POST", webhook, &headers, RC_EVENT.as_bytes());
-        assert_eq!(
-            r.status, 401,
-            "{what}: notification with {name}: {}",
-            r.body
-        );
-        assert!(
-            !r.body.contains("handled"),
-            "{what}: {name} reached the handler"
-        );
-    }
+        ("no token", token(&[]), 401),
+    ]
+    .map(|(name, headers, status)| Probe::new(name, webhook, headers, RC_EVENT, status));
+    send_all(edge, what, "telephony/sessions", &probes);
 }
 
 #[test]

@@ -22,15 +22,16 @@ use crate::ui;
 
 pub fn run(args: &InitArgs) -> Result<i32, Error> {
     let mut preset = args.preset.as_deref().map(Preset::find).transpose()?;
-    let mut answer_args = args.answers.clone();
+    let answer_args = &args.answers;
     // A person at a terminal without a preset gets questions; everything
     // else (CI, pipes, --yes) goes straight to validation, which lists every
     // missing answer at once.
     let asked = preset.is_none() && !args.yes && ui::can_prompt();
+    let mut asked_answers = None;
     if asked {
         let answers = interactive::questionnaire(args)?;
-        answer_args.set = answers.sets;
         preset = answers.preset.as_deref().map(Preset::find).transpose()?;
+        asked_answers = Some(answers);
     }
     // --yes takes what `shipready detect` proposes: its preset unless one
     // is given, its answers above the preset's and below --values/--set.
@@ -45,9 +46,11 @@ pub fn run(args: &InitArgs) -> Result<i32, Error> {
         }
         let mut base: Vec<_> = preset.iter().map(|p| p.layer()).collect();
         base.push(proposal.layer());
-        crate::profile::Profile::from_layers(&answers::layers(base, &answer_args)?)?
+        crate::profile::Profile::from_layers(&answers::layers(base, answer_args)?)?
+    } else if let Some(asked) = &asked_answers {
+        asked.profile(answer_args)?
     } else {
-        answers::resolve(preset.as_ref(), &answer_args)?
+        answers::resolve(preset.as_ref(), answer_args)?
     };
     let access = if args.dry_run {
         Access::Read

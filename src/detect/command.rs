@@ -7,14 +7,16 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::{layer_of, Answer, Detection};
-use crate::cli::{DetectArgs, Format};
-use crate::error::{exit, Error};
 use crate::profile::{Layer, Profile};
 use crate::ui;
 
-/// Placeholders for the answers detection cannot give, so each detected
-/// answer can be checked against the profile's rules on its own.
-const PLACEHOLDERS: &str = "[service]\nname = \"service\"\n[edge]\ndomain = \"example.com\"\n";
+/// Placeholders for the answers that have no default, so each detected (or
+/// typed) answer can be checked against the profile's rules on its own.
+pub fn placeholders() -> Layer {
+    Layer::default()
+        .with("service.name", "service")
+        .with("edge.domain", "example.com")
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PresetChoice {
@@ -48,7 +50,7 @@ impl Proposal {
     }
 
     pub fn from_detection(d: &Detection) -> Proposal {
-        let base = Layer::from_toml(PLACEHOLDERS, "placeholders").expect("placeholders parse");
+        let base = placeholders();
         let mut answers = Vec::new();
         let mut dropped = Vec::new();
         for a in d.answers() {
@@ -79,25 +81,8 @@ impl Proposal {
     }
 }
 
-pub fn run(args: &DetectArgs) -> Result<i32, Error> {
-    if !args.dir.is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is not a directory. Give the repository to read: `shipready detect DIR`.",
-            args.dir.display()
-        )));
-    }
-    let p = Proposal::for_dir(&args.dir);
-    match args.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&p).expect("a proposal serialises")
-        ),
-        Format::Text => print!("{}", render_text(&p)),
-    }
-    Ok(exit::OK)
-}
-
-fn render_text(p: &Proposal) -> String {
+/// The proposal as `shipready detect` prints it.
+pub fn render_text(p: &Proposal) -> String {
     let mut out = String::new();
     match &p.preset {
         Some(c) => out.push_str(&format!(

@@ -135,7 +135,7 @@ impl Detection {
             );
             push(
                 "redis.role",
-                string(redis_role(r.value)),
+                string(r.value.as_str()),
                 &r.evidence,
                 r.confidence,
             );
@@ -149,7 +149,7 @@ impl Detection {
             );
             push(
                 "worker.kind",
-                string(worker_kind(w.value)),
+                string(w.value.as_str()),
                 &w.evidence,
                 w.confidence,
             );
@@ -158,7 +158,7 @@ impl Detection {
             });
         }
         answer!("voice.provider", self.voice, |v: &VoiceProvider| string(
-            voice_provider(*v)
+            v.as_str()
         ));
         answer!("voice.websocket_path", self.websocket_path, |v: &String| {
             string(v)
@@ -176,15 +176,6 @@ impl Detection {
     /// The answers as a profile layer (dotted keys nested into tables).
     pub fn layer(&self) -> Layer {
         layer_of(&self.answers())
-    }
-
-    /// Detected answers as `--set` assignments (profile keys, TOML values),
-    /// for the questionnaire, which checks each one as it goes.
-    pub fn assignments(&self) -> Vec<String> {
-        self.answers()
-            .into_iter()
-            .map(|a| format!("{}={}", a.key, a.value))
-            .collect()
     }
 
     /// Every piece of evidence, in question order, for display.
@@ -214,25 +205,11 @@ impl Detection {
     }
 }
 
-/// Nest `answers` into a layer's table.
+/// The answers as one typed layer (dotted keys nested into tables).
 pub fn layer_of(answers: &[Answer]) -> Layer {
-    let mut table = toml::Table::new();
-    for a in answers {
-        let mut cur = &mut table;
-        let mut parts = a.key.split('.').peekable();
-        while let Some(p) = parts.next() {
-            if parts.peek().is_none() {
-                cur.insert(p.to_string(), a.value.clone());
-            } else {
-                cur = cur
-                    .entry(p.to_string())
-                    .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                    .as_table_mut()
-                    .expect("answer keys never clash with values");
-            }
-        }
-    }
-    Layer { table }
+    answers.iter().fold(Layer::default(), |layer, a| {
+        layer.with(a.key, a.value.clone())
+    })
 }
 
 /// A service-name slug from a package name: "@acme/Voice_Agent" → "voice-agent".
@@ -252,45 +229,6 @@ pub fn slug(name: &str) -> String {
         .to_string();
     out.truncate(32);
     out.trim_end_matches('-').to_string()
-}
-
-/// A TOML literal for a `--set` value: strings quoted, lists as arrays.
-pub fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
-}
-
-pub fn toml_words(words: &[String]) -> String {
-    toml::Value::Array(
-        words
-            .iter()
-            .map(|w| toml::Value::String(w.clone()))
-            .collect(),
-    )
-    .to_string()
-}
-
-pub fn redis_role(r: RedisRole) -> &'static str {
-    match r {
-        RedisRole::Cache => "cache",
-        RedisRole::Queue => "queue",
-        RedisRole::Primary => "primary",
-    }
-}
-
-pub fn worker_kind(k: WorkerKind) -> &'static str {
-    match k {
-        WorkerKind::Bullmq => "bullmq",
-        WorkerKind::Bull => "bull",
-        WorkerKind::Celery => "celery",
-    }
-}
-
-pub fn voice_provider(v: VoiceProvider) -> &'static str {
-    match v {
-        VoiceProvider::Twilio => "twilio",
-        VoiceProvider::Ringcentral => "ringcentral",
-        VoiceProvider::None => "none",
-    }
 }
 
 #[cfg(test)]

@@ -437,7 +437,7 @@ pub fn detect(dir: &Path) -> Detection {
             .collect();
         ordered.sort();
         if let Some((p, e)) = signals::voice(dir, &ordered) {
-            d.voice = guessed(p, format!("{} — {e}", super::voice_provider(p)));
+            d.voice = guessed(p, format!("{} — {e}", p.as_str()));
         }
     }
 

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 pub use output::run_command;
-pub use report::run;
+pub use report::report;
 
 /// How one validator is run.
 pub struct Validator {

@@ -1,88 +1,45 @@
-//! `shipready verify`'s report: progress while the validators run (on a
-//! terminal only), then one line per check in table order, each failure
-//! with the validator's own output, and a summary that counts everything,
-//! including generated files that are gone and so were not checked.
+//! `shipready verify`'s report: one line per check in table order, each
+//! failure with the validator's own output, and a summary that counts
+//! everything, including generated files that are gone and so were not
+//! checked.
 
 use std::fmt::Write as _;
 
-use super::{check_with, Finding, Outcome};
-use crate::cli::VerifyArgs;
-use crate::core::lock::Lock;
-use crate::error::{exit, Error};
+use super::{Finding, Outcome};
 use crate::ui;
 
 /// Files gone from disk named in the report; the rest are only counted.
 const MISSING_NAMED: usize = 5;
 
-pub fn run(args: &VerifyArgs) -> Result<i32, Error> {
-    let lock = Lock::read(&args.dir)?.ok_or_else(|| Error::NoLock(args.dir.clone()))?;
-    let (paths, missing): (Vec<&str>, Vec<&str>) = lock
-        .files
-        .keys()
-        .map(String::as_str)
-        .partition(|p| args.dir.join(p).exists());
-
-    let progress = ui::progress_bar("checking");
-    let findings = check_with(
-        &args.dir,
-        &paths,
-        &|n| progress.set_length(n as u64),
-        &|f| {
-            progress.set_message(format!("{} {}", f.validator, f.target));
-            progress.inc(1);
-        },
-    );
-    progress.finish_and_clear();
-
-    let (text, failed) = report(&findings, &paths, &missing, args.strict);
-    let code = if failed { exit::FINDINGS } else { exit::OK };
-    // A reader that stops early (`| head`) ends the report quietly; the
-    // exit code still says how the checks went.
-    ui::write_stdout(&text).map_err(|e| Error::io("stdout", e))?;
-    Ok(code)
-}
-
 /// The report's text, and whether it fails the run.
-fn report(findings: &[Finding], paths: &[&str], missing: &[&str], strict: bool) -> (String, bool) {
+pub fn report(
+    findings: &[Finding],
+    paths: &[&str],
+    missing: &[&str],
+    strict: bool,
+) -> (String, bool) {
     let (mut pass, mut fail, mut skip) = (0, 0, 0);
     let mut out = String::new();
     for f in findings {
-        match &f.result {
+        let (label, note, output) = match &f.result {
             Ok(Outcome::Pass) => {
                 pass += 1;
-                let _ = writeln!(
-                    out,
-                    "  {} {:<16} {}",
-                    ui::state("ok", 5),
-                    f.validator,
-                    f.target
-                );
+                ("ok", String::new(), "")
             }
             Ok(Outcome::Fail(text)) => {
                 fail += 1;
-                let _ = writeln!(
-                    out,
-                    "  {} {:<16} {}",
-                    ui::state("FAIL", 5),
-                    f.validator,
-                    f.target
-                );
-                for line in text.trim_end().lines() {
-                    let _ = writeln!(out, "        {line}");
-                }
+                ("FAIL", String::new(), text.as_str())
             }
             Err(why) => {
                 skip += 1;
-                let label = if strict { "FAIL" } else { "skip" };
-                let _ = writeln!(
-                    out,
-                    "  {} {:<16} {} ({why})",
-                    ui::state(label, 5),
-                    f.validator,
-                    f.target
-                );
+                (
+                    if strict { "FAIL" } else { "skip" },
+                    format!(" ({why})"),
+                    "",
+                )
             }
-        }
+        };
+        line(&mut out, label, f, &note, output);
     }
     if !missing.is_empty() {
         let named: Vec<&str> = missing.iter().take(MISSING_NAMED).copied().collect();
@@ -113,6 +70,21 @@ fn report(findings: &[Finding], paths: &[&str], missing: &[&str], strict: bool) 
         );
     }
     (out, fail > 0 || (strict && skip > 0))
+}
+
+/// One check's line: its state, validator and target (with `note`), then
+/// the validator's own `output` indented under it.
+fn line(out: &mut String, label: &str, f: &Finding, note: &str, output: &str) {
+    let _ = writeln!(
+        out,
+        "  {} {:<16} {}{note}",
+        ui::state(label, 5),
+        f.validator,
+        f.target
+    );
+    for l in output.trim_end().lines() {
+        let _ = writeln!(out, "        {l}");
+    }
 }
 
 #[cfg(test)]

@@ -4,10 +4,8 @@
 
 use super::{free_port, require_tool, Server, DOMAIN};
 use shipready::verify::edge::{nginx_sandbox, NginxPorts, NginxSandbox};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 const INSTALL: &str = "run `bash scripts/install-test-deps.sh` (it installs the webhook and \
      queue test packages from tests/fixtures/queue-and-webhook-deps and PyPI)";
@@ -48,17 +46,6 @@ pub fn node() -> Command {
     cmd
 }
 
-pub fn wait_for_port(port: u16, what: &str, child: &mut Child) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("{what} exited with {status} before listening on {port}");
-        }
-        assert!(Instant::now() < deadline, "{what} did not listen on {port}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// The project's generated nginx (sandboxed on loopback ports) with a real
 /// app behind it.
 pub struct Edge {
@@ -95,23 +82,26 @@ impl Edge {
             upstream: free_port(),
         };
         let sandbox = nginx_sandbox(project, ports).unwrap();
-        let mut app = app(ports.upstream)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("app starts");
-        wait_for_port(ports.upstream, "the app", &mut app);
-        let app = Server(app);
-        let mut nginx = Command::new(require_tool("nginx"))
-            .args(sandbox.args())
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(ports.https, "nginx", &mut nginx);
+        let mut app = Server(
+            app(ports.upstream)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("app starts"),
+        );
+        app.wait_for_port(ports.upstream, "the app");
+        let mut nginx = Server(
+            Command::new(require_tool("nginx"))
+                .args(sandbox.args())
+                .args(["-g", "daemon off;"])
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        nginx.wait_for_port(ports.https, "nginx");
         Edge {
             ports,
             sandbox,
-            _nginx: Server(nginx),
+            _nginx: nginx,
             _app: app,
         }
     }

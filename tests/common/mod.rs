@@ -212,10 +212,62 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The profile a preset gives with the test domain: what `init_preset`
+/// renders.
+pub fn profile_of(preset: &str) -> shipready::profile::Profile {
+    let preset = shipready::preset::Preset::find(preset).expect("a known preset");
+    let domain = shipready::profile::Layer::default().with("edge.domain", DOMAIN);
+    shipready::profile::Profile::from_layers(&[preset.layer(), domain]).expect("a valid profile")
+}
+
+/// `tool` (required: see [`require_tool`]) run in `dir`.
+pub fn tool_in(dir: &Path, tool: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new(require_tool(tool));
+    cmd.current_dir(dir);
+    cmd
+}
+
+/// Run `cmd`: whether it exited 0, and its stdout and stderr together.
+pub fn outcome(cmd: &mut std::process::Command) -> (bool, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} did not start: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Run `cmd`, which must exit 0: its stdout and stderr together (the panic
+/// message shows them otherwise).
+pub fn must_pass(cmd: &mut std::process::Command) -> String {
+    let (ok, text) = outcome(cmd);
+    assert!(ok, "{cmd:?} failed:\n{text}");
+    text
+}
+
 /// A child process stopped by its own pid when dropped: TERM first (so
 /// nginx's master takes its workers down, and a server flushes), KILL if it
 /// is still there after five seconds.
 pub struct Server(pub std::process::Child);
+
+impl Server {
+    /// Wait until something listens on 127.0.0.1:`port`; fails the test
+    /// when this process exits first, or after 20 seconds.
+    pub fn wait_for_port(&mut self, port: u16, what: &str) {
+        use std::time::{Duration, Instant};
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = self.0.try_wait() {
+                panic!("{what} exited with {status} before listening on {port}");
+            }
+            assert!(Instant::now() < deadline, "{what} did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
 
 impl Drop for Server {
     fn drop(&mut self) {
