@@ -10,6 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use common::kubernetes::{kind, meta, name, named, of_kind, pod_spec, route, s, seq, str_at};
 use common::{init_preset_with, require_tool, Run};
 use serde_norway::Value;
 use shipready::core::lock::Lock;
@@ -49,38 +50,6 @@ fn lock_paths(root: &Path) -> Vec<String> {
         .collect()
 }
 
-// --- reading built objects ---------------------------------------------------
-
-fn s<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
-    path.split('.').try_fold(v, |v, k| v.get(k))
-}
-fn str_at<'a>(v: &'a Value, path: &str) -> &'a str {
-    s(v, path).and_then(Value::as_str).unwrap_or_default()
-}
-fn seq<'a>(v: &'a Value, path: &str) -> Vec<&'a Value> {
-    s(v, path)
-        .and_then(Value::as_sequence)
-        .map(|q| q.iter().collect())
-        .unwrap_or_default()
-}
-fn kind(v: &Value) -> &str {
-    str_at(v, "kind")
-}
-fn name(v: &Value) -> &str {
-    str_at(v, "metadata.name")
-}
-fn of_kind<'a>(docs: &'a [Value], k: &str) -> Vec<&'a Value> {
-    docs.iter().filter(|d| kind(d) == k).collect()
-}
-fn named<'a>(docs: &'a [Value], k: &str, n: &str) -> &'a Value {
-    docs.iter()
-        .find(|d| kind(d) == k && name(d) == n)
-        .unwrap_or_else(|| panic!("no {k} {n}"))
-}
-fn pod_spec(workload: &Value) -> &Value {
-    s(workload, "spec.template.spec").expect("a pod template")
-}
-
 /// The `drain_seconds` the ECS target renders for the same profile.
 fn ecs_drain_seconds(preset: &str) -> u64 {
     let tree = render(&profile(preset, "ecs"), &Templates::embedded()).unwrap();
@@ -104,24 +73,6 @@ fn nginx_headers(snippet: &str) -> BTreeMap<String, String> {
             (name.to_string(), value.trim_matches('"').to_string())
         })
         .collect()
-}
-
-/// Which Service a request path reaches, the way ingress-nginx chooses with
-/// use-regex: every path a case-insensitive regex anchored at the start,
-/// longest path first, first match wins.
-fn route<'a>(routes: &'a [(String, String)], request: &str) -> Option<&'a str> {
-    let mut sorted: Vec<&(String, String)> = routes.iter().collect();
-    sorted.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
-    sorted
-        .into_iter()
-        .find(|(p, _)| {
-            regex::RegexBuilder::new(&format!("^{p}"))
-                .case_insensitive(true)
-                .build()
-                .unwrap()
-                .is_match(request)
-        })
-        .map(|(_, svc)| svc.as_str())
 }
 
 // --- the checks ---------------------------------------------------------------
@@ -492,14 +443,6 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
             at(&format!("Ingress {} without the headers", name(i)))
         );
     }
-}
-
-/// A label or annotation (their keys have dots, which `s` would split).
-fn meta<'a>(v: &'a Value, map: &str, key: &str) -> &'a str {
-    s(v, &format!("metadata.{map}"))
-        .and_then(|m| m.get(key))
-        .and_then(Value::as_str)
-        .unwrap_or_default()
 }
 
 #[test]

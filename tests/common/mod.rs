@@ -248,5 +248,6 @@ pub fn run_json(cmd: &mut std::process::Command) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
 pub mod hooks;
+pub mod kubernetes;
 pub mod redis_acl;
 pub mod terraform;
