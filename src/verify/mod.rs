@@ -13,6 +13,7 @@
 
 mod container;
 pub mod edge;
+pub mod kubernetes;
 mod loadtest;
 mod monitoring;
 mod nginx;
@@ -71,6 +72,9 @@ pub const VALIDATORS: &[Validator] = &[
     workflows::ACTIONLINT,
     workflows::ZIZMOR,
     loadtest::PY_COMPILE,
+    kubernetes::KUSTOMIZE,
+    kubernetes::SCHEMAS,
+    kubernetes::CHECKOV,
 ];
 
 /// One line of the report.
@@ -84,7 +88,13 @@ pub struct Finding {
 /// Validators that take longest, started first so that the last one to
 /// finish is not a slow one begun late (on 2 cores, checkov alone takes
 /// about as long as everything else together).
-const SLOW_FIRST: &[&str] = &["checkov", "redis-server", "hcl-parse", "docker-compose"];
+const SLOW_FIRST: &[&str] = &[
+    "checkov",
+    "checkov-kubernetes",
+    "redis-server",
+    "hcl-parse",
+    "docker-compose",
+];
 
 /// Run every validator over `paths` (relative to `root`). A missing tool
 /// gives `Err(message)` for each of that validator's targets.

@@ -302,6 +302,7 @@ pub fn run_json(cmd: &mut std::process::Command) -> serde_json::Value {
 }
 pub mod hooks;
 pub mod installed;
+pub mod kubernetes;
 pub mod kubernetes_ops;
 pub mod redis_acl;
 pub mod terraform;
