@@ -166,9 +166,11 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
             for item in seq(v, "secret.items") {
                 secret_keys_used.insert(str_at(item, "key").to_string());
             }
-            // Only emptyDir and the secret: nothing from the host.
+            // Only emptyDir, secrets and configuration: nothing from the host.
             assert!(
-                v.get("emptyDir").is_some() || v.get("secret").is_some(),
+                v.get("emptyDir").is_some()
+                    || v.get("secret").is_some()
+                    || v.get("configMap").is_some(),
                 "{who}: volume {v:?}"
             );
         }

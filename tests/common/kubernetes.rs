@@ -29,8 +29,11 @@ pub fn named<'a>(docs: &'a [Value], k: &str, n: &str) -> &'a Value {
         .find(|d| kind(d) == k && name(d) == n)
         .unwrap_or_else(|| panic!("no {k} {n}"))
 }
+/// The pod template's spec of a Deployment or Job, or of a CronJob's job.
 pub fn pod_spec(workload: &Value) -> &Value {
-    s(workload, "spec.template.spec").expect("a pod template")
+    s(workload, "spec.template.spec")
+        .or_else(|| s(workload, "spec.jobTemplate.spec.template.spec"))
+        .expect("a pod template")
 }
 
 /// A label or annotation (their keys have dots, which `s` would split).
