@@ -1038,32 +1038,6 @@ fn redis_auth_token_is_alphanumeric() {
     }
 }
 
-/// RDS rotates the master password every 7 days and running tasks keep
-/// the old one: the README says so and what to do.
-#[test]
-fn readme_says_what_rds_password_rotation_does_to_running_tasks() {
-    for (preset, sets) in variants() {
-        let run = init(&preset, &sets);
-        let readme = tf(&run, "README.md");
-        let secrets = &readme[readme.find("## Secrets").unwrap()..];
-        let secrets = &secrets[..secrets[1..].find("\n## ").unwrap()];
-        let rds = tf(&run, "ecs.tf").contains("PGPASSWORD");
-        for needle in [
-            "every 7 days",
-            "new connections fail",
-            "rds-db:connect",
-            "GRANT rds_iam",
-            "--force-new-deployment",
-        ] {
-            assert_eq!(
-                secrets.contains(needle),
-                rds,
-                "{preset} {sets:?}: {needle:?}\n{secrets}"
-            );
-        }
-    }
-}
-
 /// ECS runs a container health check with exec, past the image's
 /// entrypoint, so a check that needs the entrypoint's REDIS_URL (built from
 /// REDIS_PASSWORD) must call it itself, as the compose file does.
