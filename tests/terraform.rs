@@ -135,8 +135,9 @@ fn declarations(files: &[(String, String)]) -> Decls {
                 let kind = line.split_whitespace().next().unwrap_or("").to_string();
                 let labels = quoted_labels(line);
                 let key = format!("{kind} {}", labels.join(" "));
+                // Providers repeat, one block per alias.
                 assert!(
-                    labels.is_empty() || seen.insert(key.clone()),
+                    labels.is_empty() || kind == "provider" || seen.insert(key.clone()),
                     "{file}: `{key}` is declared twice"
                 );
                 match (kind.as_str(), labels.as_slice()) {
