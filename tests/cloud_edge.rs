@@ -303,7 +303,7 @@ fn tasks_connect_as_the_app_user_without_the_master_password() {
         let user = &profile.postgres.user;
         for needle in [
             format!("{{ name = \"PGUSER\", value = \"{user}\" }}"),
-            format!("{{ name = \"DB_IAM_AUTH\", value = \"true\" }}"),
+            "{ name = \"DB_IAM_AUTH\", value = \"true\" }".to_string(),
             format!("dbuser:${{aws_db_instance.postgres.resource_id}}/{user}\"]"),
         ] {
             assert!(ecs.contains(&needle), "{preset}: ecs.tf lacks {needle}");
