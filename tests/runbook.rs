@@ -58,6 +58,8 @@ const BLOCKS: &[(&str, Fate)] = &[
     ("export APP_IMAGE=", Fate::NeedsDocker),
     ("redis-check-rdb /dev/stdin", Fate::NeedsDocker),
     ("BACKUP_DEST=s3://", Fate::NeedsAws),
+    // Run against a Postgres with RDS's roles in tests/cloud_edge.rs.
+    ("GRANT rds_iam", Fate::NeedsAws),
 ];
 
 fn fate(block: &str) -> Fate {

@@ -219,6 +219,10 @@ pub const CATALOG: &[Entry] = &[
     file("infra/terraform/alarms.tf.tera", "infra/terraform/alarms.tf", always),
     file("infra/terraform/backups.tf.tera", "infra/terraform/backups.tf", always),
     file("infra/terraform/github_oidc.tf.tera", "infra/terraform/github_oidc.tf", always),
+    // Cloud edge, audit trail, backup copies
+    file("infra/terraform/cdn.tf.tera", "infra/terraform/cdn.tf", ecs),
+    file("infra/terraform/cloudtrail.tf.tera", "infra/terraform/cloudtrail.tf", always),
+    file("infra/terraform/backup_copies.tf.tera", "infra/terraform/backup_copies.tf", always),
     file("infra/terraform/outputs.tf.tera", "infra/terraform/outputs.tf", always),
     file("infra/terraform/tests/plan.tftest.hcl.tera", "infra/terraform/tests/plan.tftest.hcl", always),
     per_env("infra/terraform/environments/{env}.tfvars.tera", "infra/terraform/environments/{env}.tfvars", always),
