@@ -382,6 +382,9 @@ fn backup_and_restore_test_cronjobs_run_against_a_real_postgres() {
     let (user, db) = (env_of(&backup, "PGUSER"), env_of(&backup, "PGDATABASE"));
 
     let pg = Postgres::start();
+    // RDS takes an IAM token as the password; here a stand-in `aws` hands
+    // out this role's password only when asked for a token for this host,
+    // port and user, which the CronJob's wrapper must ask for.
     let password = "backup-role-password";
     pg.psql(
         "postgres",
@@ -419,7 +422,6 @@ fn backup_and_restore_test_cronjobs_run_against_a_real_postgres() {
         .unwrap();
     std::fs::write(backup_secret.join("age_recipients"), &public.stdout).unwrap();
     for d in [&backup_secret, &verify_secret] {
-        std::fs::write(d.join("pgpassword"), format!("{password}\n")).unwrap();
         for f in std::fs::read_dir(d).unwrap() {
             std::fs::set_permissions(f.unwrap().path(), std::fs::Permissions::from_mode(0o440))
                 .unwrap();
@@ -432,9 +434,25 @@ fn backup_and_restore_test_cronjobs_run_against_a_real_postgres() {
     ]
     .into();
     // The test server listens on a free port, without TLS.
+    let fake_bin = dir("bin");
+    let fake_aws = fake_bin.join("aws");
+    std::fs::write(
+        &fake_aws,
+        format!(
+            "#!/bin/sh\n[ \"$*\" = \"rds generate-db-auth-token --hostname 127.0.0.1 --port {port} --username {user}\" ] \
+             || {{ echo \"unexpected: aws $*\" >&2; exit 1; }}\necho '{password}'\n",
+            port = pg.port
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake_aws, std::fs::Permissions::from_mode(0o755)).unwrap();
     let overrides = [
         ("PGPORT", pg.port.to_string()),
         ("PGSSLMODE", "disable".to_string()),
+        (
+            "PATH",
+            format!("{}:{}", fake_bin.display(), std::env::var("PATH").unwrap()),
+        ),
     ];
     let run = |cj: &Value, secret: &Path| {
         let mounts: BTreeMap<&str, &Path> = [

@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::{init_preset, presets, require_tool};
 use common::redis_acl::LiveRedis;
+use common::{init_preset, presets, require_tool};
 
 /// CONFIG GET as the exporter ACL user (`default` may only PING).
 fn config(r: &LiveRedis, key: &str) -> String {

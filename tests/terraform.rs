@@ -981,35 +981,56 @@ fn only_the_first_environment_creates_the_github_oidc_provider() {
 
 /// The voice provider's secret is created empty, and tasks started without
 /// its keys fail: the README has it created and filled before the full
-/// apply, by the name ecs.tf gives it.
+/// apply, by the name the Terraform gives it.
 #[test]
 fn readme_fills_the_provider_secret_before_the_full_apply() {
     for (preset, sets) in variants() {
         let run = init(&preset, &sets);
         let label = format!("{preset} {sets:?}");
         let readme = tf(&run, "README.md");
-        let ecs = tf(&run, "ecs.tf");
+        // The provider secret is declared beside the compute: ecs.tf, or
+        // eks_identity.tf on the Kubernetes target.
+        let compute = if run.path().join("infra/terraform/ecs.tf").exists() {
+            "ecs.tf"
+        } else {
+            "eks_identity.tf"
+        };
+        let ecs = tf(&run, compute);
         let steps = &readme[readme.find("First apply of an environment").unwrap()..];
         let steps = &steps[..steps.find("\n\n## ").unwrap()];
-        let targeted = steps
-            .lines()
-            .find(|l| l.contains("-target="))
-            .unwrap_or_else(|| panic!("{label}: no targeted apply\n{steps}"));
-        let full = steps
-            .find("Run the full plan and apply")
-            .unwrap_or_else(|| panic!("{label}\n{steps}"));
-        let gh_set = sets.iter().any(|s| s.starts_with("repository="));
-        assert_eq!(
-            targeted.contains("-var github_repository=<owner/name>"),
-            !gh_set,
-            "{label}: the targeted apply needs every variable without a default: {targeted}"
-        );
         let voice = ecs.contains("resource \"aws_secretsmanager_secret\" \"app\" {");
+        // On ECS the full apply starts the tasks, so the secret is made by a
+        // targeted apply and filled before it. On EKS nothing runs the app
+        // until the deploy workflow, so the full apply makes the secret and
+        // it is filled before the controllers and the first deploy.
+        let (filled_before, targeted) = if compute == "ecs.tf" {
+            let targeted = steps
+                .lines()
+                .find(|l| l.contains("-target="))
+                .unwrap_or_else(|| panic!("{label}: no targeted apply\n{steps}"));
+            let gh_set = sets.iter().any(|s| s.starts_with("repository="));
+            assert_eq!(
+                targeted.contains("-var github_repository=<owner/name>"),
+                !gh_set,
+                "{label}: the targeted apply needs every variable without a default: {targeted}"
+            );
+            (
+                steps
+                    .find("Run the full plan and apply")
+                    .unwrap_or_else(|| panic!("{label}\n{steps}")),
+                targeted,
+            )
+        } else {
+            let controllers = steps
+                .find("install the controllers")
+                .unwrap_or_else(|| panic!("{label}\n{steps}"));
+            (controllers, "-target=aws_secretsmanager_secret.app")
+        };
         match steps.find("put-secret-value") {
             Some(put) if voice => {
                 assert!(
-                    put < full,
-                    "{label}: credentials after the full apply\n{steps}"
+                    put < filled_before,
+                    "{label}: credentials filled too late\n{steps}"
                 );
                 assert!(
                     targeted.contains("-target=aws_secretsmanager_secret.app"),
