@@ -113,3 +113,34 @@ if [ ! -f "$hooks_stamp" ] || [ "$(cat "$hooks_stamp")" != "${HOOKS_PY[*]}" ]; t
   "$VENV_DIR/hooks-py/bin/pip" install -q --disable-pip-version-check "${HOOKS_PY[@]}"
   printf '%s' "${HOOKS_PY[*]}" >"$hooks_stamp"
 fi
+
+# --- fastapi-three-tier reference app (tests/e2e_fastapi.rs) ---------------
+# uv, pinned, installs the app's locked dependencies with the generated
+# Dockerfile's `uv sync --frozen`; running that once here fills uv's cache, so
+# the test installs offline. The React/Vite front end's npm packages (and
+# playwright-core, which drives Chromium) come from its committed lock file
+# into the npm cache. The system python3: the app runs as an unprivileged
+# user, who cannot reach an interpreter installed under root's home.
+UV_VERSION=0.13.9
+if [ "$("$VENV_DIR/uv/bin/uv" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  echo "installing uv $UV_VERSION into $VENV_DIR/uv"
+  python3 -m venv "$VENV_DIR/uv"
+  "$VENV_DIR/uv/bin/pip" install -q --disable-pip-version-check "uv==$UV_VERSION"
+fi
+FASTAPI_APP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/fastapi-three-tier"
+fastapi_stamp="$VENV_DIR/uv-cache/.fastapi-three-tier"
+if ! cmp -s "$FASTAPI_APP/uv.lock" "$fastapi_stamp.uv.lock" \
+  || ! cmp -s "$FASTAPI_APP/frontend/package-lock.json" "$fastapi_stamp.package-lock.json"; then
+  echo "caching the fastapi-three-tier reference app's packages (PyPI via uv, npm)"
+  fastapi_tmp="$(mktemp -d)"
+  cp "$FASTAPI_APP/pyproject.toml" "$FASTAPI_APP/uv.lock" "$fastapi_tmp/"
+  (cd "$fastapi_tmp" \
+    && UV_CACHE_DIR="$VENV_DIR/uv-cache" UV_PROJECT_ENVIRONMENT="$fastapi_tmp/venv" UV_PYTHON_DOWNLOADS=never \
+      "$VENV_DIR/uv/bin/uv" sync --frozen --no-dev --no-install-project --python "$(command -v /usr/bin/python3 || command -v python3)" -q)
+  mkdir -p "$fastapi_tmp/frontend"
+  cp "$FASTAPI_APP/frontend/package.json" "$FASTAPI_APP/frontend/package-lock.json" "$fastapi_tmp/frontend/"
+  (cd "$fastapi_tmp/frontend" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  cp "$FASTAPI_APP/uv.lock" "$fastapi_stamp.uv.lock"
+  cp "$FASTAPI_APP/frontend/package-lock.json" "$fastapi_stamp.package-lock.json"
+  rm -rf "$fastapi_tmp"
+fi

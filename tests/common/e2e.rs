@@ -1,0 +1,328 @@
+//! Pieces of a native end-to-end run of a reference app under the generated
+//! production rules, without Docker: the service's environment from
+//! compose.prod.yaml with its secrets made by scripts/init-secrets.sh, the
+//! generated entrypoint and command run as an unprivileged user on a tree
+//! it cannot write, and Prometheus scraping it with the generated config
+//! and rules. Each test maps compose's service names to loopback ports.
+
+use super::{free_port, require_tool, Run, Server};
+use serde_norway::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The unprivileged user reference apps run as (the images' own uids may
+/// not exist on this machine).
+pub const APP_USER: &str = "nobody";
+
+pub fn run_ok(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn chmod(path: &Path, mode: &str) {
+    run_ok(Command::new("chmod").args(["-R", mode]).arg(path), "chmod");
+}
+
+pub fn chown(path: &Path, user: &str) {
+    run_ok(Command::new("chown").args(["-R", user]).arg(path), "chown");
+}
+
+/// Status and body of one request through curl (`extra` are curl flags);
+/// `resolve` sends the generated domain to 127.0.0.1 on that port.
+pub fn curl(extra: &[&str], url: &str, resolve: Option<u16>) -> (u16, String) {
+    let mut cmd = Command::new(require_tool("curl"));
+    cmd.args(["-sk", "--max-time", "10", "-w", "\n%{http_code}"]);
+    if let Some(port) = resolve {
+        cmd.arg("--resolve")
+            .arg(format!("{}:{port}:127.0.0.1", super::DOMAIN));
+    }
+    let out = cmd.args(extra).arg(url).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}: timed out");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A hash of the files under `paths` (relative to `dir`): names and bytes,
+/// so a build is redone only when an input changed.
+pub fn fingerprint(dir: &Path, paths: &[&str]) -> String {
+    use std::hash::{Hash, Hasher};
+    fn walk(p: &Path, h: &mut std::collections::hash_map::DefaultHasher) {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            for e in entries {
+                walk(&e, h);
+            }
+        } else if let Ok(bytes) = std::fs::read(p) {
+            p.hash(h);
+            bytes.hash(h);
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in paths {
+        walk(&dir.join(p), &mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// One compose.prod.yaml service.
+pub fn compose_service(generated: &Run, name: &str) -> Value {
+    let compose: Value = serde_norway::from_str(&generated.read("compose.prod.yaml")).unwrap();
+    let service = compose["services"][name].clone();
+    assert!(
+        !service.is_null(),
+        "compose.prod.yaml has no service {name}"
+    );
+    service
+}
+
+/// Compose names of the data stores mapped to where the test runs them.
+pub struct Loopback {
+    pub postgres_port: Option<u16>,
+    pub redis_port: Option<u16>,
+}
+
+/// The service's environment as compose sets it, with store hosts mapped to
+/// loopback and each `*_FILE` secret pointing at a readable copy (in
+/// `secrets_dir`) of the file scripts/init-secrets.sh wrote.
+pub fn service_env(
+    generated: &Run,
+    service: &Value,
+    stores: &Loopback,
+    secrets_dir: &Path,
+) -> BTreeMap<String, String> {
+    assert_eq!(service["read_only"], Value::Bool(true), "{service:?}");
+    std::fs::create_dir_all(secrets_dir).unwrap();
+    let mut env = BTreeMap::new();
+    for (k, v) in service["environment"].as_mapping().unwrap() {
+        let (k, v) = (k.as_str().unwrap(), v.as_str().unwrap_or_default());
+        let value = match k {
+            "PGHOST" | "REDIS_HOST" => "127.0.0.1".to_string(),
+            "PGPORT" => stores.postgres_port.expect("Postgres runs").to_string(),
+            "REDIS_PORT" => stores.redis_port.expect("Redis runs").to_string(),
+            _ if k.ends_with("_FILE") => {
+                let name = v
+                    .strip_prefix("/run/secrets/")
+                    .unwrap_or_else(|| panic!("{k}={v} is not a compose secret"));
+                let made = generated.path().join("secrets").join(name);
+                let copy = secrets_dir.join(name);
+                std::fs::copy(&made, &copy).unwrap_or_else(|e| {
+                    panic!(
+                        "{k}: scripts/init-secrets.sh made no {}: {e}",
+                        made.display()
+                    )
+                });
+                copy.display().to_string()
+            }
+            _ => v.to_string(),
+        };
+        env.insert(k.to_string(), value);
+    }
+    chown(secrets_dir, APP_USER);
+    env
+}
+
+/// Only the service's tmpfs directories under `app_root` (the image's
+/// WORKDIR, `/app`) are writable by the app's user; everything else in
+/// `root` is root-owned and read-only to it. Returns those directories.
+pub fn lock_down(root: &Path, service: &Value) -> Vec<PathBuf> {
+    chmod(root, "a+rX,go-w");
+    let mut writable = Vec::new();
+    for mount in service["tmpfs"].as_sequence().into_iter().flatten() {
+        let spec = mount.as_str().unwrap();
+        if let Some(rel) = spec.split(':').next().unwrap().strip_prefix("/app/") {
+            let d = root.join(rel);
+            std::fs::create_dir_all(&d).unwrap();
+            chown(&d, APP_USER);
+            writable.push(d);
+        }
+    }
+    writable
+}
+
+/// A process run as the image runs it: `env -i` with `env`, through the
+/// generated docker-entrypoint.sh, as [`APP_USER`], in `cwd`. Output goes to
+/// `log`.
+pub fn start_as_app_user(
+    entrypoint: &Path,
+    command: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    log: &Path,
+) -> Server {
+    let out = std::fs::File::create(log).unwrap();
+    let child = Command::new(require_tool("setpriv"))
+        .args([
+            &format!("--reuid={APP_USER}"),
+            "--regid=nogroup",
+            "--clear-groups",
+            "--",
+            "env",
+            "-i",
+        ])
+        .args(env.iter().map(|(k, v)| format!("{k}={v}")))
+        .arg("sh")
+        .arg(entrypoint)
+        .args(command)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    Server(child)
+}
+
+/// The same, to completion; panics with the output when it fails.
+pub fn run_as_app_user(
+    entrypoint: &Path,
+    command: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    what: &str,
+) -> String {
+    run_ok(
+        Command::new(require_tool("setpriv"))
+            .args([
+                &format!("--reuid={APP_USER}"),
+                "--regid=nogroup",
+                "--clear-groups",
+                "--",
+                "env",
+                "-i",
+            ])
+            .args(env.iter().map(|(k, v)| format!("{k}={v}")))
+            .arg("sh")
+            .arg(entrypoint)
+            .args(command)
+            .current_dir(cwd)
+            .stdin(Stdio::null()),
+        what,
+    )
+}
+
+/// Prometheus (the real binary) on the generated prometheus.yml and rules:
+/// the `app` job's target mapped to the app's loopback port, the other
+/// jobs (their exporters do not run here) and Alertmanager left out, and a
+/// 1 s scrape and evaluation interval so a test sees series in seconds.
+pub struct LivePrometheus {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    _server: Server,
+}
+
+impl LivePrometheus {
+    pub fn start(generated: &Run, app_port: u16) -> LivePrometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config: Value =
+            serde_norway::from_str(&generated.read("monitoring/prometheus/prometheus.yml"))
+                .unwrap();
+        let map = config.as_mapping_mut().unwrap();
+        map.remove("alerting");
+        let global = map.get_mut("global").unwrap().as_mapping_mut().unwrap();
+        global.insert("scrape_interval".into(), "1s".into());
+        global.insert("scrape_timeout".into(), "1s".into());
+        global.insert("evaluation_interval".into(), "1s".into());
+        let rules = generated.path().join("monitoring/prometheus/rules/*.yml");
+        map.insert(
+            "rule_files".into(),
+            Value::Sequence(vec![rules.display().to_string().into()]),
+        );
+        let jobs = map
+            .get_mut("scrape_configs")
+            .unwrap()
+            .as_sequence_mut()
+            .unwrap();
+        jobs.retain(|j| j["job_name"] == "app");
+        assert_eq!(jobs.len(), 1, "prometheus.yml has no job `app`");
+        let app = jobs[0].as_mapping_mut().unwrap();
+        let targets = &app["static_configs"][0]["targets"];
+        assert_eq!(targets.as_sequence().map(Vec::len), Some(1), "{targets:?}");
+        app.insert(
+            "static_configs".into(),
+            serde_norway::from_str(&format!("[{{targets: ['127.0.0.1:{app_port}']}}]")).unwrap(),
+        );
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(&file, serde_norway::to_string(&config).unwrap()).unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let server = Server(
+            Command::new(require_tool("prometheus"))
+                .arg(format!("--config.file={}", file.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let live = LivePrometheus {
+            port,
+            _dir: dir,
+            _server: server,
+        };
+        wait_until("Prometheus ready", Duration::from_secs(30), || {
+            curl(&[], &live.url("/-/ready"), None).0 == 200
+        });
+        live
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The `data.result` of an instant query.
+    pub fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        let (status, body) = curl(
+            &["-G", "--data-urlencode", &format!("query={promql}")],
+            &self.url("/api/v1/query"),
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{promql}: {status} {e}: {body}"));
+        assert_eq!(v["status"], "success", "{promql}: {v}");
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Every loaded rule of the group `group`: (name, health, lastError).
+    pub fn rules(&self, group: &str) -> Vec<(String, String, String)> {
+        let (_, body) = curl(&[], &self.url("/api/v1/rules"), None);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["name"] == group)
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                    r["health"].as_str().unwrap_or_default().to_string(),
+                    r["lastError"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,671 @@
+//! fastapi-three-tier end to end: the reference app in
+//! tests/apps/fastapi-three-tier (FastAPI, Celery, psycopg, redis-py,
+//! Alembic, a React/Vite front end), with the generated app/metrics.py wired
+//! in as its docstring says, run natively under the generated production
+//! rules:
+//!
+//! - Python dependencies installed by the generated Dockerfile's own
+//!   command for a uv project (`uv sync --frozen ...`, offline from the cache
+//!   scripts/install-test-deps.sh fills), the front end by its frontend
+//!   stage's (`npm ci`, `npm run build`);
+//! - secrets made by the generated scripts/init-secrets.sh; Redis from the
+//!   generated redis.conf and ACL file; Postgres with the database and role
+//!   compose's postgres service asks for;
+//! - migrate, app and worker each with its compose.prod.yaml environment
+//!   and command, through the generated docker-entrypoint.sh, as `nobody`
+//!   on a root-owned tree it cannot write;
+//! - the generated nginx in front (sandboxed on loopback), serving the
+//!   React build the edge image would hold; Chromium drives the page;
+//! - Prometheus with the generated config and rules scraping the app.
+//!
+//! Deviations forced by one machine: stores and the app listen on
+//! 127.0.0.1 and free ports (compose's host names mapped there), and the
+//! machine's Python (3.11) runs the app instead of the image's.
+
+mod common;
+
+use common::e2e::{
+    chmod, compose_service, curl, fingerprint, lock_down, run_as_app_user, run_ok, service_env,
+    start_as_app_user, wait_until, LivePrometheus, Loopback,
+};
+use common::postgres::Postgres;
+use common::redis_acl::LiveRedis;
+use common::{init_preset, require_tool, run_json, Run, Server, DOMAIN};
+use serde_norway::Value;
+use shipready::verify::edge::{nginx_sandbox, NginxPorts};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PRESET: &str = "fastapi-three-tier";
+
+fn app_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/fastapi-three-tier")
+}
+
+/// Kept between runs: the venv and node_modules are rebuilt only when a
+/// lock file changes.
+fn work_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-fastapi")
+}
+
+/// Where install-test-deps.sh installs uv and fills its cache.
+fn tools_dir() -> PathBuf {
+    std::env::var_os("SHIPREADY_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var("HOME").unwrap()).join(".cache/shipready-tools")
+        })
+}
+
+/// The `RUN` instructions of one Dockerfile stage, continuation lines joined.
+fn stage_runs(dockerfile: &str, stage: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut current = String::new();
+    let mut name = String::new();
+    let mut in_run = false;
+    for line in dockerfile.lines() {
+        if let Some(rest) = line.strip_prefix("FROM ") {
+            name = rest.rsplit(" AS ").next().unwrap().trim().to_string();
+        }
+        if name != stage {
+            continue;
+        }
+        if line.starts_with("RUN ") {
+            in_run = true;
+            current.clear();
+        }
+        if in_run {
+            current.push_str(line.trim_end_matches('\\').trim());
+            current.push(' ');
+            if !line.ends_with('\\') {
+                runs.push(current.trim().to_string());
+                in_run = false;
+            }
+        }
+    }
+    runs
+}
+
+/// The words of the generated build stage's uv command (after
+/// `uv`), as the image runs it for a project with uv.lock.
+fn dockerfile_uv_sync(dockerfile: &str) -> Vec<String> {
+    let runs = stage_runs(dockerfile, "build");
+    let install = runs
+        .iter()
+        .find(|r| r.contains("uv.lock"))
+        .unwrap_or_else(|| panic!("the build stage does not handle uv.lock: {runs:?}"));
+    let words: Vec<&str> = install.split_whitespace().collect();
+    let at = words
+        .windows(2)
+        .position(|w| w[0].ends_with("/uv") && w[1] == "sync")
+        .unwrap_or_else(|| panic!("no `uv sync` in {install}"));
+    words[at + 1..]
+        .iter()
+        .take_while(|w| !w.ends_with(';'))
+        .chain(words[at + 1..].iter().find(|w| w.ends_with(';')))
+        .map(|w| w.trim_end_matches(';').to_string())
+        .collect()
+}
+
+/// The Python interpreter the venv is made from: the system's, which the
+/// app's user can run (a per-user install under root's home is not).
+fn python() -> String {
+    let system = Path::new("/usr/bin/python3");
+    let python = if system.exists() {
+        system.to_path_buf()
+    } else {
+        require_tool("python3")
+    };
+    run_ok(
+        Command::new(python).args(["-c", "import sys; print(sys.executable)"]),
+        "python3",
+    )
+    .trim()
+    .to_string()
+}
+
+/// The app's dependencies, installed with the generated Dockerfile's
+/// `uv sync` into a venv (UV_PROJECT_ENVIRONMENT, as in the image).
+fn install_python(generated: &Run) -> PathBuf {
+    let sync = dockerfile_uv_sync(&generated.read("Dockerfile"));
+    assert_eq!(
+        sync,
+        [
+            "sync",
+            "--frozen",
+            "--no-dev",
+            "--no-install-project",
+            "--no-cache"
+        ],
+        "the command this test proves"
+    );
+    let project = work_dir().join("python");
+    let venv = work_dir().join("venv");
+    std::fs::create_dir_all(&project).unwrap();
+    for file in ["pyproject.toml", "uv.lock"] {
+        std::fs::copy(app_source().join(file), project.join(file)).unwrap();
+    }
+    let lock = std::fs::read(project.join("uv.lock")).unwrap();
+    let stamp = venv.join(".installed-from-lock");
+    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
+        let _ = std::fs::remove_dir_all(&venv);
+        let uv = tools_dir().join("uv/bin/uv");
+        assert!(
+            uv.exists(),
+            "uv is not installed: run `bash scripts/install-test-deps.sh`"
+        );
+        // --no-cache would bypass the cache install-test-deps.sh filled:
+        // offline, it reads the cache instead.
+        let args: Vec<&str> = sync
+            .iter()
+            .map(String::as_str)
+            .filter(|a| *a != "--no-cache")
+            .collect();
+        let started = Instant::now();
+        run_ok(
+            Command::new(&uv)
+                .args(&args)
+                .args(["--offline", "--python", &python()])
+                .env("UV_PROJECT_ENVIRONMENT", &venv)
+                .env("UV_CACHE_DIR", tools_dir().join("uv-cache"))
+                .env("UV_PYTHON_DOWNLOADS", "never")
+                .current_dir(&project),
+            "uv sync (scripts/install-test-deps.sh fills the uv cache)",
+        );
+        eprintln!("uv sync: {:.0?}", started.elapsed());
+        std::fs::write(&stamp, &lock).unwrap();
+    }
+    chmod(&venv, "a+rX");
+    venv
+}
+
+/// The React build, made with the generated frontend stage's commands.
+fn build_frontend(generated: &Run) -> PathBuf {
+    let runs = stage_runs(&generated.read("Dockerfile"), "frontend");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs[0].starts_with("RUN npm ci"), "{runs:?}");
+    assert!(runs[1].starts_with("RUN npm run build"), "{runs:?}");
+    let src = app_source().join("frontend");
+    let dir = work_dir().join("frontend");
+    std::fs::create_dir_all(&dir).unwrap();
+    for sub in ["src", "e2e"] {
+        let _ = std::fs::remove_dir_all(dir.join(sub));
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        common::copy_dir(&src.join(sub), &dir.join(sub));
+    }
+    for file in [
+        "package.json",
+        "package-lock.json",
+        "vite.config.mjs",
+        "index.html",
+    ] {
+        std::fs::copy(src.join(file), dir.join(file)).unwrap();
+    }
+    let lock = std::fs::read(src.join("package-lock.json")).unwrap();
+    let stamp = dir.join("node_modules/.installed-from-lock");
+    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
+        run_ok(
+            Command::new(require_tool("npm"))
+                .args(["ci", "--prefer-offline", "--no-audit", "--no-fund"])
+                .current_dir(&dir),
+            "npm ci (scripts/install-test-deps.sh fills the npm cache)",
+        );
+        std::fs::write(&stamp, &lock).unwrap();
+    }
+    let inputs = fingerprint(
+        &dir,
+        &["src", "index.html", "vite.config.mjs", "package-lock.json"],
+    );
+    let built_from = dir.join("dist/.built-from");
+    if std::fs::read_to_string(&built_from).ok() != Some(inputs.clone()) {
+        let started = Instant::now();
+        run_ok(
+            Command::new(require_tool("npm"))
+                .args(["run", "build"])
+                .current_dir(&dir),
+            "npm run build",
+        );
+        std::fs::write(&built_from, inputs).unwrap();
+        eprintln!("vite build: {:.0?}", started.elapsed());
+    }
+    assert!(dir.join("dist/index.html").exists());
+    dir
+}
+
+/// The base stage's ENV (the runtime stage inherits it), `/opt/venv` being
+/// `venv` here.
+fn image_env(dockerfile: &str, venv: &Path) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let mut in_env = false;
+    for line in dockerfile.lines() {
+        let t = line.trim();
+        let body = if let Some(rest) = t.strip_prefix("ENV ") {
+            rest
+        } else if in_env {
+            t
+        } else {
+            continue;
+        };
+        for kv in body.trim_end_matches('\\').split_whitespace() {
+            if let Some((k, v)) = kv.split_once('=') {
+                let v = v
+                    .replace("/opt/venv", &venv.display().to_string())
+                    .replace("$PATH", "/usr/bin:/bin");
+                env.insert(k.to_string(), v);
+            }
+        }
+        in_env = t.ends_with('\\');
+    }
+    assert!(env.contains_key("PATH"), "{env:?}");
+    env
+}
+
+/// The runtime stage's CMD, listening on 127.0.0.1:`port`.
+fn app_command(dockerfile: &str, port: u16) -> Vec<String> {
+    let line = dockerfile
+        .lines()
+        .rfind(|l| l.starts_with("CMD ["))
+        .unwrap();
+    let mut cmd: Vec<String> = serde_json::from_str(&line["CMD".len()..]).unwrap();
+    let host = cmd.iter().position(|w| w == "--host").unwrap();
+    cmd[host + 1] = "127.0.0.1".into();
+    let p = cmd.iter().position(|w| w == "--port").unwrap();
+    cmd[p + 1] = port.to_string();
+    cmd
+}
+
+fn words(v: &Value) -> Vec<String> {
+    v.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The app tree as the image's `COPY . .` lays it out at /app (sources plus
+/// the generated metrics module), owned by root.
+fn app_tree(generated: &Run, root: &Path) {
+    std::fs::create_dir_all(root).unwrap();
+    for sub in ["app", "migrations"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+        common::copy_dir(&app_source().join(sub), &root.join(sub));
+    }
+    for file in ["alembic.ini", "pyproject.toml", "uv.lock"] {
+        std::fs::copy(app_source().join(file), root.join(file)).unwrap();
+    }
+    std::fs::write(
+        root.join("app/metrics.py"),
+        generated.read("app/metrics.py"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_stack() {
+    let chromium = require_tool("chromium");
+    let started = Instant::now();
+    let generated = init_preset(PRESET);
+    let dockerfile = generated.read("Dockerfile");
+    let venv = install_python(&generated);
+    let frontend = build_frontend(&generated);
+    eprintln!("installed and built: {:.0?}", started.elapsed());
+
+    // Stores: init-secrets.sh, Redis with its ACL, and Postgres with the
+    // database and owner compose's postgres service creates.
+    let redis = LiveRedis::start(&generated);
+    let pg = Postgres::start();
+    let pg_env = &compose_service(&generated, "postgres")["environment"];
+    let (db, owner) = (
+        pg_env["POSTGRES_DB"].as_str().unwrap(),
+        pg_env["POSTGRES_USER"].as_str().unwrap(),
+    );
+    let password = std::fs::read_to_string(generated.path().join("secrets/postgres_password"))
+        .unwrap()
+        .replace('\'', "''");
+    pg.psql(
+        "postgres",
+        &format!("CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}'"),
+    );
+    pg.psql(
+        "postgres",
+        &format!("CREATE DATABASE \"{db}\" OWNER \"{owner}\""),
+    );
+    let stores = Loopback {
+        postgres_port: Some(pg.port),
+        redis_port: Some(redis.port()),
+    };
+
+    let scratch = tempfile::tempdir().unwrap();
+    chmod(scratch.path(), "a+rX");
+    let root = scratch.path().join("app");
+    app_tree(&generated, &root);
+    let entrypoint = scratch.path().join("docker-entrypoint.sh");
+    std::fs::write(&entrypoint, generated.read("docker-entrypoint.sh")).unwrap();
+    let base_env = image_env(&dockerfile, &venv);
+    let env_of = |service: &Value, name: &str| {
+        let mut env = base_env.clone();
+        env.extend(service_env(
+            &generated,
+            service,
+            &stores,
+            &scratch.path().join(format!("secrets-{name}")),
+        ));
+        env
+    };
+
+    // Migrations, as `docker compose run --rm migrate` runs them.
+    let migrate = compose_service(&generated, "migrate");
+    lock_down(&root, &migrate);
+    run_as_app_user(
+        &entrypoint,
+        &words(&migrate["command"]),
+        &env_of(&migrate, "migrate"),
+        &root,
+        "migrate (alembic upgrade head)",
+    );
+    assert_eq!(
+        pg.psql(db, "SELECT version_num FROM alembic_version"),
+        "0001"
+    );
+    assert_eq!(
+        pg.psql(
+            db,
+            "SELECT tableowner FROM pg_tables WHERE tablename = 'calls'"
+        ),
+        owner,
+        "the migration ran as the app's role"
+    );
+
+    // The app and the worker.
+    let app_service = compose_service(&generated, "app");
+    let writable = lock_down(&root, &app_service);
+    assert!(
+        writable.is_empty(),
+        "the app needs no writable directory under /app: {writable:?}"
+    );
+    let app_port = common::free_port();
+    let app_env = env_of(&app_service, "app");
+    assert_eq!(app_env["REDIS_USERNAME"], "app");
+    let app_log = scratch.path().join("app.log");
+    let _app = start_as_app_user(
+        &entrypoint,
+        &app_command(&dockerfile, app_port),
+        &app_env,
+        &root,
+        &app_log,
+    );
+    let worker_service = compose_service(&generated, "worker");
+    let worker_env = env_of(&worker_service, "worker");
+    assert_eq!(worker_env["REDIS_USERNAME"], "worker");
+    let worker_log = scratch.path().join("worker.log");
+    let _worker = start_as_app_user(
+        &entrypoint,
+        &words(&worker_service["command"]),
+        &worker_env,
+        &root,
+        &worker_log,
+    );
+    let direct = |path: &str| format!("http://127.0.0.1:{app_port}{path}");
+    let logs = || {
+        format!(
+            "app:\n{}\nworker:\n{}",
+            std::fs::read_to_string(&app_log).unwrap_or_default(),
+            std::fs::read_to_string(&worker_log).unwrap_or_default()
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while curl(&[], &direct("/health/ready"), None).0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the app is not ready:\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // The edge, with no front end yet: a clear 503, never a 403 or a 500
+    // (an internal redirect loop), on `/` and on a client-side route.
+    let ports = NginxPorts {
+        http: common::free_port(),
+        https: common::free_port(),
+        status: common::free_port(),
+        upstream: app_port,
+    };
+    let sandbox = nginx_sandbox(generated.path(), ports).unwrap();
+    let _nginx = Server(
+        Command::new(require_tool("nginx"))
+            .args(sandbox.args())
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let edge = |path: &str| format!("https://{DOMAIN}:{}{path}", ports.https);
+    let through_edge = |path: &str| curl(&[], &edge(path), Some(ports.https));
+    wait_until("nginx", Duration::from_secs(10), || {
+        through_edge("/health").0 == 200
+    });
+    for path in ["/", "/calls/history"] {
+        let (status, body) = through_edge(path);
+        assert_eq!(status, 503, "{path} with no front end built: {body}");
+        assert!(body.contains("front end is not built"), "{path}: {body}");
+    }
+    // The build lands (as the edge image's COPY puts it): served at once,
+    // the misses above were not cached.
+    common::copy_dir(&frontend.join("dist"), &sandbox.html_root());
+    chmod(&sandbox.html_root(), "a+rX");
+    let (status, body) = through_edge("/");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<div id=\"root\">"), "{body}");
+
+    // The browser: the React build under the edge's CSP creates a call; the
+    // API stores it in Postgres and queues it; the worker (through the
+    // generated ACL) writes the transcript the page polls for.
+    let profile_dir = tempfile::tempdir().unwrap();
+    let browser_started = Instant::now();
+    let result = run_json(
+        Command::new(require_tool("node"))
+            .arg("e2e/browser.cjs")
+            .arg(DOMAIN)
+            .arg(ports.https.to_string())
+            .arg(profile_dir.path())
+            .env("CHROMIUM", &chromium)
+            .current_dir(&frontend),
+    );
+    eprintln!("browser: {:.0?}", browser_started.elapsed());
+    assert_eq!(result["status"], 200, "{result}");
+    assert!(
+        result["csp"]
+            .as_str()
+            .is_some_and(|c| c.contains("default-src 'self'")),
+        "{result}"
+    );
+    assert_eq!(result["before"], "idle", "{result}");
+    assert_eq!(
+        result["after"],
+        "done: hello from the browser",
+        "{result}\n{}",
+        logs()
+    );
+    assert_eq!(result["deepStatus"], 200, "{result}");
+    assert_eq!(result["deepRendered"], "voice-api", "{result}");
+    assert_eq!(result["violations"], serde_json::json!([]), "{result}");
+    assert_eq!(result["consoleErrors"], serde_json::json!([]), "{result}");
+    assert_eq!(
+        pg.psql(db, "SELECT count(*) FROM calls WHERE status = 'done'"),
+        "1"
+    );
+    // The job went through Redis as the ACL users: the API queued as `app`
+    // and the worker consumed as `worker` (both logged in).
+    let clients = redis.cli_as("admin", &["CLIENT", "LIST"]);
+    assert!(clients.contains("user=worker"), "{clients}");
+
+    // Metrics: the app serves them, the edge never does.
+    let (status, body) = curl(&[], &direct("/metrics"), None);
+    assert!(
+        status == 200 && body.contains("http_requests_total{route=\"/api/calls\""),
+        "{status} {body}"
+    );
+    for spelling in [
+        "/metrics",
+        "/metrics/",
+        "/METRICS",
+        "//metrics",
+        "/api/../metrics",
+    ] {
+        let (status, body) = through_edge(spelling);
+        assert!(
+            !body.contains("http_requests_total"),
+            "{spelling} reached the app's metrics: {status}"
+        );
+    }
+
+    // Prometheus scrapes the app with the generated config; the alert
+    // rules evaluate over its real series.
+    let prom = LivePrometheus::start(&generated, app_port);
+    wait_until(
+        "Prometheus scrapes the app",
+        Duration::from_secs(30),
+        || !prom.query("up{job=\"app\"} == 1").is_empty(),
+    );
+    for _ in 0..5 {
+        through_edge("/api/calls/1");
+    }
+    let rules: String = generated.read("monitoring/prometheus/rules/app.yml");
+    let rules: Value = serde_norway::from_str(&rules).unwrap();
+    let expr_of = |alert: &str| -> String {
+        rules["groups"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .flat_map(|g| g["rules"].as_sequence().unwrap().iter())
+            .find(|r| r["alert"] == alert)
+            .and_then(|r| r["expr"].as_str())
+            .unwrap_or_else(|| panic!("no alert {alert}"))
+            .to_string()
+    };
+    // The p95 latency the alert compares with its threshold: a real value
+    // from the app's histogram once two scrapes have seen it.
+    let p95 = expr_of("AppHighLatencyP95");
+    let (p95_value, threshold) = p95.rsplit_once('>').unwrap();
+    assert!(threshold.trim().parse::<f64>().is_ok(), "{p95}");
+    wait_until(
+        "the p95 over the app's histogram",
+        Duration::from_secs(20),
+        || {
+            prom.query(p95_value).first().is_some_and(|s| {
+                s["value"][1]
+                    .as_str()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .is_some_and(|v| v.is_finite() && v > 0.0)
+            })
+        },
+    );
+    let by_route = prom.query("sum by (route) (http_requests_total{job=\"app\"})");
+    assert!(
+        by_route
+            .iter()
+            .any(|s| s["metric"]["route"] == "/api/calls/{call_id}"),
+        "route templates, not raw URLs: {by_route:?}"
+    );
+    // Instrumented and up: AppMetricsMissing and AppTargetDown are quiet.
+    assert!(prom.query(&expr_of("AppMetricsMissing")).is_empty());
+    assert!(prom.query(&expr_of("AppTargetDown")).is_empty());
+    wait_until("the app rules evaluated", Duration::from_secs(10), || {
+        let group = prom.rules("app");
+        !group.is_empty() && group.iter().all(|(_, health, _)| health == "ok")
+    });
+    let group = prom.rules("app");
+    assert!(
+        group
+            .iter()
+            .all(|(_, health, err)| health == "ok" && err.is_empty()),
+        "{group:?}"
+    );
+    eprintln!("total: {:.0?}", started.elapsed());
+}
+
+/// A one-module wheel, written by hand (offline), and its sha256.
+const MAKE_WHEEL: &str = r#"
+import base64, hashlib, sys, zipfile
+path = sys.argv[1] + "/tiny-1.0-py3-none-any.whl"
+files = {
+    "tiny.py": "VALUE = 1\n",
+    "tiny-1.0.dist-info/METADATA": "Metadata-Version: 2.1\nName: tiny\nVersion: 1.0\n",
+    "tiny-1.0.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+}
+record = ""
+for name, text in files.items():
+    digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+    record += f"{name},sha256={digest},{len(text.encode())}\n"
+files["tiny-1.0.dist-info/RECORD"] = record + "tiny-1.0.dist-info/RECORD,,\n"
+with zipfile.ZipFile(path, "w") as z:
+    for name, text in files.items():
+        z.writestr(name, text)
+print(hashlib.sha256(open(path, "rb").read()).hexdigest())
+"#;
+
+/// The requirements.txt branch of the generated build stage, run offline
+/// (a local wheel, no index): a requirement without a hash or with a wrong
+/// one is refused; with its hash it installs.
+#[test]
+fn requirements_install_of_the_generated_dockerfile_requires_hashes() {
+    let generated = init_preset(PRESET);
+    let runs = stage_runs(&generated.read("Dockerfile"), "build");
+    let install = runs
+        .iter()
+        .find(|r| r.contains("requirements.txt"))
+        .unwrap();
+    let command = install
+        .split("elif [ -f requirements.txt ]; then")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .unwrap()
+        .trim();
+    assert_eq!(
+        command,
+        "pip install --no-cache-dir --require-hashes -r requirements.txt"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let wheels = dir.path().join("wheels");
+    std::fs::create_dir(&wheels).unwrap();
+    // As the build stage: `python -m venv /opt/venv`, then its pip.
+    let venv = dir.path().join("venv");
+    run_ok(
+        Command::new(python()).args(["-m", "venv"]).arg(&venv),
+        "python -m venv",
+    );
+    let python = venv.join("bin/python");
+    let sha = run_ok(
+        Command::new(&python).args(["-c", MAKE_WHEEL]).arg(&wheels),
+        "make a wheel",
+    );
+    let sha = sha.trim();
+    let words: Vec<&str> = command.split_whitespace().collect();
+    let pip = |requirements: &str| {
+        std::fs::write(dir.path().join("requirements.txt"), requirements).unwrap();
+        let out = Command::new(&python)
+            .arg("-m")
+            .args(&words)
+            .args(["--dry-run", "--no-index", "--find-links"])
+            .arg(&wheels)
+            .env("PIP_CONFIG_FILE", "/dev/null")
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = pip("tiny==1.0\n");
+    assert!(!ok && out.contains("Hashes are required"), "{out}");
+    let (ok, out) = pip(&format!("tiny==1.0 --hash=sha256:{}\n", "0".repeat(64)));
+    assert!(!ok && out.contains("DO NOT MATCH THE HASHES"), "{out}");
+    let (ok, out) = pip(&format!("tiny==1.0 --hash=sha256:{sha}\n"));
+    assert!(ok && out.contains("Would install tiny-1.0"), "{out}");
+}
