@@ -144,3 +144,17 @@ if ! cmp -s "$FASTAPI_APP/uv.lock" "$fastapi_stamp.uv.lock" \
   cp "$FASTAPI_APP/frontend/package-lock.json" "$fastapi_stamp.package-lock.json"
   rm -rf "$fastapi_tmp"
 fi
+
+# --- twilio-voice reference app (tests/e2e_twilio.rs) ------------------------
+# Express, twilio, ws, BullMQ and pg from the app's committed lock file, into
+# the npm cache so the test's `npm ci --prefer-offline` needs no network.
+TWILIO_APP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/twilio-voice"
+twilio_stamp="$VENV_DIR/twilio-voice-app.package-lock.json"
+if ! cmp -s "$TWILIO_APP/package-lock.json" "$twilio_stamp"; then
+  echo "caching the twilio-voice reference app's npm packages"
+  twilio_tmp="$(mktemp -d)"
+  cp "$TWILIO_APP/package.json" "$TWILIO_APP/package-lock.json" "$twilio_tmp/"
+  (cd "$twilio_tmp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  cp "$TWILIO_APP/package-lock.json" "$twilio_stamp"
+  rm -rf "$twilio_tmp"
+fi

@@ -25,17 +25,15 @@
 mod common;
 
 use common::e2e::{
-    chmod, compose_service, curl, fingerprint, lock_down, run_as_app_user, run_ok, service_env,
-    start_as_app_user, wait_until, LivePrometheus, Loopback,
+    chmod, compose_service, curl, fingerprint, image_env, lock_down, run_as_app_user, run_ok,
+    service_env, stage_runs, start_as_app_user, wait_ready, wait_until, words, AppDatabase,
+    LiveEdge, LivePrometheus, Loopback,
 };
-use common::postgres::Postgres;
 use common::redis_acl::LiveRedis;
-use common::{init_preset, require_tool, run_json, Run, Server, DOMAIN};
+use common::{init_preset, require_tool, run_json, Run, DOMAIN};
 use serde_norway::Value;
-use shipready::verify::edge::{nginx_sandbox, NginxPorts};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PRESET: &str = "fastapi-three-tier";
@@ -57,35 +55,6 @@ fn tools_dir() -> PathBuf {
         .unwrap_or_else(|| {
             Path::new(&std::env::var("HOME").unwrap()).join(".cache/shipready-tools")
         })
-}
-
-/// The `RUN` instructions of one Dockerfile stage, continuation lines joined.
-fn stage_runs(dockerfile: &str, stage: &str) -> Vec<String> {
-    let mut runs = Vec::new();
-    let mut current = String::new();
-    let mut name = String::new();
-    let mut in_run = false;
-    for line in dockerfile.lines() {
-        if let Some(rest) = line.strip_prefix("FROM ") {
-            name = rest.rsplit(" AS ").next().unwrap().trim().to_string();
-        }
-        if name != stage {
-            continue;
-        }
-        if line.starts_with("RUN ") {
-            in_run = true;
-            current.clear();
-        }
-        if in_run {
-            current.push_str(line.trim_end_matches('\\').trim());
-            current.push(' ');
-            if !line.ends_with('\\') {
-                runs.push(current.trim().to_string());
-                in_run = false;
-            }
-        }
-    }
-    runs
 }
 
 /// The words of the generated build stage's uv command (after
@@ -234,34 +203,6 @@ fn build_frontend(generated: &Run) -> PathBuf {
     dir
 }
 
-/// The base stage's ENV (the runtime stage inherits it), `/opt/venv` being
-/// `venv` here.
-fn image_env(dockerfile: &str, venv: &Path) -> BTreeMap<String, String> {
-    let mut env = BTreeMap::new();
-    let mut in_env = false;
-    for line in dockerfile.lines() {
-        let t = line.trim();
-        let body = if let Some(rest) = t.strip_prefix("ENV ") {
-            rest
-        } else if in_env {
-            t
-        } else {
-            continue;
-        };
-        for kv in body.trim_end_matches('\\').split_whitespace() {
-            if let Some((k, v)) = kv.split_once('=') {
-                let v = v
-                    .replace("/opt/venv", &venv.display().to_string())
-                    .replace("$PATH", "/usr/bin:/bin");
-                env.insert(k.to_string(), v);
-            }
-        }
-        in_env = t.ends_with('\\');
-    }
-    assert!(env.contains_key("PATH"), "{env:?}");
-    env
-}
-
 /// The runtime stage's CMD, listening on 127.0.0.1:`port`.
 fn app_command(dockerfile: &str, port: u16) -> Vec<String> {
     let line = dockerfile
@@ -274,14 +215,6 @@ fn app_command(dockerfile: &str, port: u16) -> Vec<String> {
     let p = cmd.iter().position(|w| w == "--port").unwrap();
     cmd[p + 1] = port.to_string();
     cmd
-}
-
-fn words(v: &Value) -> Vec<String> {
-    v.as_sequence()
-        .unwrap()
-        .iter()
-        .map(|w| w.as_str().unwrap().to_string())
-        .collect()
 }
 
 /// The app tree as the image's `COPY . .` lays it out at /app (sources plus
@@ -312,28 +245,12 @@ fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_st
     let frontend = build_frontend(&generated);
     eprintln!("installed and built: {:.0?}", started.elapsed());
 
-    // Stores: init-secrets.sh, Redis with its ACL, and Postgres with the
-    // database and owner compose's postgres service creates.
+    // Stores: init-secrets.sh, Redis with its ACL, Postgres as compose asks.
     let redis = LiveRedis::start(&generated);
-    let pg = Postgres::start();
-    let pg_env = &compose_service(&generated, "postgres")["environment"];
-    let (db, owner) = (
-        pg_env["POSTGRES_DB"].as_str().unwrap(),
-        pg_env["POSTGRES_USER"].as_str().unwrap(),
-    );
-    let password = std::fs::read_to_string(generated.path().join("secrets/postgres_password"))
-        .unwrap()
-        .replace('\'', "''");
-    pg.psql(
-        "postgres",
-        &format!("CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}'"),
-    );
-    pg.psql(
-        "postgres",
-        &format!("CREATE DATABASE \"{db}\" OWNER \"{owner}\""),
-    );
+    let pg = AppDatabase::start(&generated);
+    let owner = pg.owner.as_str();
     let stores = Loopback {
-        postgres_port: Some(pg.port),
+        postgres_port: Some(pg.server.port),
         redis_port: Some(redis.port()),
     };
 
@@ -365,15 +282,9 @@ fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_st
         &root,
         "migrate (alembic upgrade head)",
     );
+    assert_eq!(pg.query("SELECT version_num FROM alembic_version"), "0001");
     assert_eq!(
-        pg.psql(db, "SELECT version_num FROM alembic_version"),
-        "0001"
-    );
-    assert_eq!(
-        pg.psql(
-            db,
-            "SELECT tableowner FROM pg_tables WHERE tablename = 'calls'"
-        ),
+        pg.query("SELECT tableowner FROM pg_tables WHERE tablename = 'calls'"),
         owner,
         "the migration ran as the app's role"
     );
@@ -415,39 +326,12 @@ fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_st
             std::fs::read_to_string(&worker_log).unwrap_or_default()
         )
     };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while curl(&[], &direct("/health/ready"), None).0 != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "the app is not ready:\n{}",
-            logs()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_ready(&direct("/health/ready"), logs);
 
     // The edge, with no front end yet: a clear 503, never a 403 or a 500
     // (an internal redirect loop), on `/` and on a client-side route.
-    let ports = NginxPorts {
-        http: common::free_port(),
-        https: common::free_port(),
-        status: common::free_port(),
-        upstream: app_port,
-    };
-    let sandbox = nginx_sandbox(generated.path(), ports).unwrap();
-    let _nginx = Server(
-        Command::new(require_tool("nginx"))
-            .args(sandbox.args())
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let edge = |path: &str| format!("https://{DOMAIN}:{}{path}", ports.https);
-    let through_edge = |path: &str| curl(&[], &edge(path), Some(ports.https));
-    wait_until("nginx", Duration::from_secs(10), || {
-        through_edge("/health").0 == 200
-    });
+    let edge = LiveEdge::start(&generated, app_port, "/health");
+    let through_edge = |path: &str| edge.get(path);
     for path in ["/", "/calls/history"] {
         let (status, body) = through_edge(path);
         assert_eq!(status, 503, "{path} with no front end built: {body}");
@@ -455,8 +339,8 @@ fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_st
     }
     // The build lands (as the edge image's COPY puts it): served at once,
     // the misses above were not cached.
-    common::copy_dir(&frontend.join("dist"), &sandbox.html_root());
-    chmod(&sandbox.html_root(), "a+rX");
+    common::copy_dir(&frontend.join("dist"), &edge.sandbox.html_root());
+    chmod(&edge.sandbox.html_root(), "a+rX");
     let (status, body) = through_edge("/");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("<div id=\"root\">"), "{body}");
@@ -470,7 +354,7 @@ fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_st
         Command::new(require_tool("node"))
             .arg("e2e/browser.cjs")
             .arg(DOMAIN)
-            .arg(ports.https.to_string())
+            .arg(edge.ports.https.to_string())
             .arg(profile_dir.path())
             .env("CHROMIUM", &chromium)
             .current_dir(&frontend),
@@ -495,7 +379,7 @@ fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_st
     assert_eq!(result["violations"], serde_json::json!([]), "{result}");
     assert_eq!(result["consoleErrors"], serde_json::json!([]), "{result}");
     assert_eq!(
-        pg.psql(db, "SELECT count(*) FROM calls WHERE status = 'done'"),
+        pg.query("SELECT count(*) FROM calls WHERE status = 'done'"),
         "1"
     );
     // The job went through Redis as the ACL users: the API queued as `app`

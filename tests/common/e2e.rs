@@ -220,6 +220,71 @@ pub fn run_as_app_user(
     )
 }
 
+/// The `RUN` instructions of one Dockerfile stage, continuation lines joined.
+pub fn stage_runs(dockerfile: &str, stage: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut current = String::new();
+    let mut name = String::new();
+    let mut in_run = false;
+    for line in dockerfile.lines() {
+        if let Some(rest) = line.strip_prefix("FROM ") {
+            name = rest.rsplit(" AS ").next().unwrap().trim().to_string();
+        }
+        if name != stage {
+            continue;
+        }
+        if line.starts_with("RUN ") {
+            in_run = true;
+            current.clear();
+        }
+        if in_run {
+            current.push_str(line.trim_end_matches('\\').trim());
+            current.push(' ');
+            if !line.ends_with('\\') {
+                runs.push(current.trim().to_string());
+                in_run = false;
+            }
+        }
+    }
+    runs
+}
+
+/// The Dockerfile's ENV (the runtime stage inherits the base stage's),
+/// `/opt/venv` being `venv` here and `$PATH` the system's.
+pub fn image_env(dockerfile: &str, venv: &Path) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let mut in_env = false;
+    for line in dockerfile.lines() {
+        let t = line.trim();
+        let body = if let Some(rest) = t.strip_prefix("ENV ") {
+            rest
+        } else if in_env {
+            t
+        } else {
+            continue;
+        };
+        for kv in body.trim_end_matches('\\').split_whitespace() {
+            if let Some((k, v)) = kv.split_once('=') {
+                let v = v
+                    .replace("/opt/venv", &venv.display().to_string())
+                    .replace("$PATH", "/usr/bin:/bin");
+                env.insert(k.to_string(), v);
+            }
+        }
+        in_env = t.ends_with('\\');
+    }
+    env
+}
+
+/// A compose command list.
+pub fn words(v: &Value) -> Vec<String> {
+    v.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect()
+}
+
 /// Prometheus (the real binary) on the generated prometheus.yml and rules:
 /// the `app` job's target mapped to the app's loopback port, the other
 /// jobs (their exporters do not run here) and Alertmanager left out, and a
@@ -324,5 +389,99 @@ impl LivePrometheus {
                 )
             })
             .collect()
+    }
+}
+
+/// Postgres with the database and owner compose's postgres service creates
+/// (POSTGRES_DB, POSTGRES_USER, the password scripts/init-secrets.sh made).
+pub struct AppDatabase {
+    pub server: super::postgres::Postgres,
+    pub name: String,
+    pub owner: String,
+}
+
+impl AppDatabase {
+    pub fn start(generated: &Run) -> AppDatabase {
+        let server = super::postgres::Postgres::start();
+        let env = &compose_service(generated, "postgres")["environment"];
+        let name = env["POSTGRES_DB"].as_str().unwrap().to_string();
+        let owner = env["POSTGRES_USER"].as_str().unwrap().to_string();
+        let password = std::fs::read_to_string(generated.path().join("secrets/postgres_password"))
+            .expect("run scripts/init-secrets.sh first")
+            .replace('\'', "''");
+        server.psql(
+            "postgres",
+            &format!("CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}'"),
+        );
+        server.psql(
+            "postgres",
+            &format!("CREATE DATABASE \"{name}\" OWNER \"{owner}\""),
+        );
+        AppDatabase {
+            server,
+            name,
+            owner,
+        }
+    }
+
+    pub fn query(&self, sql: &str) -> String {
+        self.server.psql(&self.name, sql)
+    }
+}
+
+/// The generated nginx, sandboxed on loopback with `app` mapped to
+/// `upstream`, answering `/health` through the edge.
+pub struct LiveEdge {
+    pub sandbox: shipready::verify::edge::NginxSandbox,
+    pub ports: shipready::verify::edge::NginxPorts,
+    _server: Server,
+}
+
+impl LiveEdge {
+    pub fn start(generated: &Run, upstream: u16, health_path: &str) -> LiveEdge {
+        use shipready::verify::edge::{nginx_sandbox, NginxPorts};
+        let ports = NginxPorts {
+            http: free_port(),
+            https: free_port(),
+            status: free_port(),
+            upstream,
+        };
+        let sandbox = nginx_sandbox(generated.path(), ports).unwrap();
+        let server = Server(
+            Command::new(require_tool("nginx"))
+                .args(sandbox.args())
+                .args(["-g", "daemon off;"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let edge = LiveEdge {
+            sandbox,
+            ports,
+            _server: server,
+        };
+        wait_until("nginx", Duration::from_secs(10), || {
+            edge.get(health_path).0 == 200
+        });
+        edge
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}:{}{path}", super::DOMAIN, self.ports.https)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        curl(&[], &self.url(path), Some(self.ports.https))
+    }
+}
+
+/// Wait until `url` answers 200, or fail with `logs()`. Generous: the
+/// first start imports a whole framework on a machine shared by many tests.
+pub fn wait_ready(url: &str, logs: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while curl(&[], url, None).0 != 200 {
+        assert!(Instant::now() < deadline, "{url} is not ready:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
