@@ -158,3 +158,17 @@ if ! cmp -s "$TWILIO_APP/package-lock.json" "$twilio_stamp"; then
   cp "$TWILIO_APP/package-lock.json" "$twilio_stamp"
   rm -rf "$twilio_tmp"
 fi
+
+# --- ringcentral-hold-hunter reference app (tests/e2e_ringcentral.rs) --------
+# Express, Bull, Socket.io (and the test's socket.io-client) from the app's
+# committed lock file, into the npm cache for the test's offline `npm ci`.
+RC_APP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/ringcentral-hold-hunter"
+rc_stamp="$VENV_DIR/ringcentral-app.package-lock.json"
+if ! cmp -s "$RC_APP/package-lock.json" "$rc_stamp"; then
+  echo "caching the ringcentral-hold-hunter reference app's npm packages"
+  rc_tmp="$(mktemp -d)"
+  cp "$RC_APP/package.json" "$RC_APP/package-lock.json" "$rc_tmp/"
+  (cd "$rc_tmp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  cp "$RC_APP/package-lock.json" "$rc_stamp"
+  rm -rf "$rc_tmp"
+fi
