@@ -172,3 +172,27 @@ if ! cmp -s "$RC_APP/package-lock.json" "$rc_stamp"; then
   cp "$RC_APP/package-lock.json" "$rc_stamp"
   rm -rf "$rc_tmp"
 fi
+
+# --- fastapi-three-tier via Poetry (tests/e2e_fastapi.rs) --------------------
+# The same reference app is locked by Poetry too. Poetry and its export
+# plugin, pinned as the generated Dockerfile pins them, export the lock with
+# hashes; the wheels it names go into a local wheelhouse so the test's
+# `pip install --require-hashes` runs offline.
+POETRY_PINS=(poetry==2.5.1 poetry-plugin-export==1.10.1)
+poetry_stamp="$VENV_DIR/poetry/.installed"
+if [ ! -f "$poetry_stamp" ] || [ "$(cat "$poetry_stamp")" != "${POETRY_PINS[*]}" ]; then
+  echo "installing ${POETRY_PINS[*]} into $VENV_DIR/poetry"
+  python3 -m venv "$VENV_DIR/poetry"
+  "$VENV_DIR/poetry/bin/pip" install -q --disable-pip-version-check "${POETRY_PINS[@]}"
+  printf '%s' "${POETRY_PINS[*]}" >"$poetry_stamp"
+fi
+poetry_app="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/fastapi-three-tier"
+wheelhouse="$VENV_DIR/fastapi-wheelhouse"
+if ! cmp -s "$poetry_app/poetry.lock" "$wheelhouse/poetry.lock"; then
+  echo "downloading the fastapi-three-tier app's locked wheels into $wheelhouse"
+  rm -rf "$wheelhouse" && mkdir -p "$wheelhouse"
+  (cd "$poetry_app" && "$VENV_DIR/poetry/bin/poetry" export --only main --format requirements.txt --output "$wheelhouse/requirements.txt")
+  "$(command -v /usr/bin/python3 || command -v python3)" -m pip download -q --disable-pip-version-check \
+    --require-hashes --no-deps --only-binary=:all: -r "$wheelhouse/requirements.txt" -d "$wheelhouse"
+  cp "$poetry_app/poetry.lock" "$wheelhouse/poetry.lock"
+fi

@@ -553,3 +553,122 @@ fn requirements_install_of_the_generated_dockerfile_requires_hashes() {
     let (ok, out) = pip(&format!("tiny==1.0 --hash=sha256:{sha}\n"));
     assert!(ok && out.contains("Would install tiny-1.0"), "{out}");
 }
+
+/// One `&&`-separated command of the build stage's branch for `lock_file`.
+fn branch_commands(dockerfile: &str, lock_file: &str) -> Vec<String> {
+    let runs = stage_runs(dockerfile, "build");
+    let install = runs.iter().find(|r| r.contains(lock_file)).unwrap();
+    let branch = install
+        .split(&format!("[ -f {lock_file} ]; then"))
+        .nth(1)
+        .and_then(|rest| rest.split("; elif").next())
+        .unwrap_or_else(|| panic!("no {lock_file} branch in {install}"));
+    branch
+        .trim()
+        .trim_end_matches(';')
+        .split("&&")
+        .map(|c| c.trim().to_string())
+        .collect()
+}
+
+/// The poetry.lock branch of the generated build stage: Poetry (pinned as
+/// the Dockerfile pins it) exports the lock with a hash on every package,
+/// and the Dockerfile's pip command installs exactly that, offline from the
+/// wheelhouse scripts/install-test-deps.sh downloads; the venv then runs
+/// the app's imports.
+#[test]
+fn poetry_lock_install_of_the_generated_dockerfile_works() {
+    let generated = init_preset(PRESET);
+    let commands = branch_commands(&generated.read("Dockerfile"), "poetry.lock");
+    let [make_venv, install_poetry, export, install] = commands.as_slice() else {
+        panic!("{commands:?}")
+    };
+    assert_eq!(make_venv, "python -m venv /opt/installer");
+    assert!(
+        install_poetry.ends_with("poetry==2.5.1 poetry-plugin-export==1.10.1"),
+        "install-test-deps.sh installs these pins: {install_poetry}"
+    );
+    let export: Vec<&str> = export.split_whitespace().collect();
+    assert_eq!(export[0], "/opt/installer/bin/poetry", "{export:?}");
+    let install: Vec<&str> = install.split_whitespace().collect();
+    assert_eq!(
+        install,
+        [
+            "pip",
+            "install",
+            "--no-cache-dir",
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            "/tmp/requirements.locked.txt"
+        ]
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["pyproject.toml", "poetry.lock"] {
+        std::fs::copy(app_source().join(file), dir.path().join(file)).unwrap();
+    }
+    let poetry = tools_dir().join("poetry/bin/poetry");
+    let wheelhouse = tools_dir().join("fastapi-wheelhouse");
+    assert!(
+        poetry.exists() && wheelhouse.is_dir(),
+        "Poetry and the wheelhouse are missing: run `bash scripts/install-test-deps.sh`"
+    );
+    let locked = dir.path().join("requirements.locked.txt");
+    let export_args: Vec<String> = export[1..]
+        .iter()
+        .map(|a| {
+            if *a == "/tmp/requirements.locked.txt" {
+                locked.display().to_string()
+            } else {
+                a.to_string()
+            }
+        })
+        .collect();
+    run_ok(
+        Command::new(&poetry)
+            .args(&export_args)
+            .current_dir(dir.path()),
+        "poetry export",
+    );
+    let text = std::fs::read_to_string(&locked).unwrap();
+    let packages: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && l.contains("=="))
+        .collect();
+    assert!(packages.len() >= 20, "{text}");
+    assert!(
+        packages.iter().any(|p| p.starts_with("fastapi==0.116.1")),
+        "{text}"
+    );
+    assert!(
+        packages.iter().all(|p| p.trim_end().ends_with('\\')),
+        "every package carries hashes: {text}"
+    );
+
+    let venv = dir.path().join("venv");
+    run_ok(
+        Command::new(python()).args(["-m", "venv"]).arg(&venv),
+        "python -m venv",
+    );
+    run_ok(
+        Command::new(venv.join("bin/python"))
+            .arg("-m")
+            .args(&install[..install.len() - 1])
+            .arg(&locked)
+            .args(["--no-index", "--find-links"])
+            .arg(&wheelhouse)
+            // Bytecode is beside the point here and most of pip's time.
+            .arg("--no-compile")
+            .env("PIP_CONFIG_FILE", "/dev/null")
+            .current_dir(dir.path()),
+        "pip install --require-hashes (poetry export)",
+    );
+    run_ok(
+        Command::new(venv.join("bin/python")).args([
+            "-c",
+            "import fastapi, uvicorn, celery, redis, psycopg, alembic, sqlalchemy",
+        ]),
+        "the app's imports",
+    );
+}
