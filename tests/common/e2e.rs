@@ -276,6 +276,32 @@ pub fn image_env(dockerfile: &str, venv: &Path) -> BTreeMap<String, String> {
     env
 }
 
+/// Where scripts/install-test-deps.sh installs tools and fills caches.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("SHIPREADY_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var("HOME").unwrap()).join(".cache/shipready-tools")
+        })
+}
+
+/// The Python interpreter the venv is made from: the system's, which the
+/// app's user can run (a per-user install under root's home is not).
+pub fn python() -> String {
+    let system = Path::new("/usr/bin/python3");
+    let python = if system.exists() {
+        system.to_path_buf()
+    } else {
+        require_tool("python3")
+    };
+    run_ok(
+        Command::new(python).args(["-c", "import sys; print(sys.executable)"]),
+        "python3",
+    )
+    .trim()
+    .to_string()
+}
+
 /// A compose command list.
 pub fn words(v: &Value) -> Vec<String> {
     v.as_sequence()
