@@ -173,7 +173,7 @@ if ! cmp -s "$RC_APP/package-lock.json" "$rc_stamp"; then
   rm -rf "$rc_tmp"
 fi
 
-# --- fastapi-three-tier via Poetry (tests/e2e_fastapi.rs) --------------------
+# --- fastapi-three-tier via Poetry (tests/e2e_fastapi_installs.rs) -------------
 # The same reference app is locked by Poetry too. Poetry and its export
 # plugin, pinned as the generated Dockerfile pins them, export the lock with
 # hashes; the wheels it names go into a local wheelhouse so the test's
