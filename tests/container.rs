@@ -608,46 +608,43 @@ fn prisma_images_get_openssl_a_generated_client_and_keep_the_migration_cli() {
 
 #[test]
 fn app_and_worker_wait_for_healthy_sidecars_checked_alike_in_dev_and_production() {
+    // No preset ships a sidecar (it is an image the team builds): one is
+    // added to each preset the way a user opts in.
+    let sidecar = r#"sidecars=[{ name = "inference", image = "registry.example.com/inference:1.0.0", port = 8080, health_path = "/health", memory_mb = 4096 }]"#;
     let mut seen = 0;
     for preset in presets() {
         let p = profile_of(&preset);
-        if p.sidecars.is_empty() {
-            continue;
-        }
+        assert!(p.sidecars.is_empty(), "{preset} ships a sidecar image");
         seen += 1;
-        let run = init_preset(&preset);
+        let run = common::init_preset_with(&preset, &[sidecar]);
         let dev = compose_config(&run, "compose.yaml");
         let prod = compose_config(&run, "compose.prod.yaml");
-        for sc in &p.sidecars {
-            for (file, cfg) in [("compose.yaml", &dev), ("compose.prod.yaml", &prod)] {
-                let mut callers = vec!["app"];
-                if p.worker.enabled {
-                    callers.push("worker");
-                }
-                for service in callers {
-                    assert_eq!(
-                        cfg["services"][service]["depends_on"][&sc.name]["condition"],
-                        "service_healthy",
-                        "{preset} {file}: {service} on {}",
-                        sc.name
-                    );
-                }
-                // migrate needs only the database.
-                assert!(
-                    cfg["services"]["migrate"]["depends_on"][&sc.name].is_null(),
-                    "{preset} {file}"
+        let name = "inference";
+        for (file, cfg) in [("compose.yaml", &dev), ("compose.prod.yaml", &prod)] {
+            let mut callers = vec!["app"];
+            if p.worker.enabled {
+                callers.push("worker");
+            }
+            for service in callers {
+                assert_eq!(
+                    cfg["services"][service]["depends_on"][name]["condition"], "service_healthy",
+                    "{preset} {file}: {service} on {name}"
                 );
             }
-            let check = &prod["services"][&sc.name]["healthcheck"];
-            assert!(check["test"].is_array(), "{preset}: {check}");
-            assert_eq!(
-                &dev["services"][&sc.name]["healthcheck"], check,
-                "{preset}: the dev {} is checked as in production",
-                sc.name
+            // migrate needs only the database.
+            assert!(
+                cfg["services"]["migrate"]["depends_on"][name].is_null(),
+                "{preset} {file}"
             );
         }
+        let check = &prod["services"][name]["healthcheck"];
+        assert!(check["test"].is_array(), "{preset}: {check}");
+        assert_eq!(
+            &dev["services"][name]["healthcheck"], check,
+            "{preset}: the dev {name} is checked as in production"
+        );
     }
-    assert!(seen > 0, "no preset has a sidecar");
+    assert_eq!(seen, presets().len());
 }
 
 #[test]

@@ -14,6 +14,7 @@
 
 mod common;
 
+use common::e2e::{chmod, curl, fingerprint, run_ok, wait_until};
 use common::{init_preset, require_tool, run_json, Run, DOMAIN};
 use serde_norway::Value;
 use shipready::verify::edge::{nginx_sandbox, NginxPorts};
@@ -34,16 +35,6 @@ fn app_source() -> PathBuf {
 /// build cache are reused.
 fn build_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-next/app")
-}
-
-fn run_ok(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -110,31 +101,6 @@ fn build_app(generated: &Run) -> PathBuf {
     dir
 }
 
-/// A hash of the files under `paths` (relative to `dir`): names and bytes.
-fn fingerprint(dir: &Path, paths: &[&str]) -> String {
-    use std::hash::{Hash, Hasher};
-    fn walk(p: &Path, h: &mut std::collections::hash_map::DefaultHasher) {
-        if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            entries.sort();
-            for e in entries {
-                walk(&e, h);
-            }
-        } else if let Ok(bytes) = std::fs::read(p) {
-            p.hash(h);
-            bytes.hash(h);
-        }
-    }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for p in paths {
-        walk(&dir.join(p), &mut h);
-    }
-    format!("{:016x}", h.finish())
-}
-
 /// The runtime stage of the generated Dockerfile: its `COPY --from=build`
 /// sources and destinations (under /app), its ENV, ENTRYPOINT and CMD.
 struct RuntimeStage {
@@ -182,32 +148,6 @@ fn runtime_stage(dockerfile: &str) -> RuntimeStage {
     assert_eq!(entrypoint, ["docker-entrypoint.sh"], "{dockerfile}");
     stage.command = cmd;
     stage
-}
-
-fn chmod(path: &Path, mode: &str) {
-    run_ok(Command::new("chmod").args(["-R", mode]).arg(path), "chmod");
-}
-
-/// Status and body of one request through curl (`extra` are curl flags).
-fn curl(extra: &[&str], url: &str, resolve: Option<u16>) -> (u16, String) {
-    let mut cmd = Command::new(require_tool("curl"));
-    cmd.args(["-sk", "--max-time", "10", "-w", "\n%{http_code}"]);
-    if let Some(port) = resolve {
-        cmd.arg("--resolve")
-            .arg(format!("{DOMAIN}:{port}:127.0.0.1"));
-    }
-    let out = cmd.args(extra).arg(url).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (code.trim().parse().unwrap_or(0), body.to_string())
-}
-
-fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}: timed out");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// The app, running from `root` as the image runs it.

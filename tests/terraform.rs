@@ -43,6 +43,14 @@ fn variants() -> Vec<(String, Vec<&'static str>)> {
             "worker.metrics_port=9100",
         ],
     ));
+    // The opt-in inference sidecar: no preset ships one, so sidecars.tf is
+    // rendered only here.
+    v.push((
+        "fastapi-three-tier".into(),
+        vec![
+            r#"sidecars=[{ name = "inference", image = "registry.example.com/inference:1.0.0", port = 8080, health_path = "/health", memory_mb = 4096 }]"#,
+        ],
+    ));
     // A region opened after August 2022 (no ELB log delivery account).
     v.push(("twilio-voice".into(), vec!["region=eu-central-2"]));
     // A FastAPI app behind a WebSocket-length ALB idle timeout.

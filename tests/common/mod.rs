@@ -300,6 +300,7 @@ pub fn run_json(cmd: &mut std::process::Command) -> serde_json::Value {
     serde_json::from_str(stdout.trim().lines().last().unwrap_or(""))
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}"))
 }
+pub mod e2e;
 pub mod hooks;
 pub mod installed;
 pub mod kubernetes;

@@ -1,0 +1,513 @@
+//! Pieces of a native end-to-end run of a reference app under the generated
+//! production rules, without Docker: the service's environment from
+//! compose.prod.yaml with its secrets made by scripts/init-secrets.sh, the
+//! generated entrypoint and command run as an unprivileged user on a tree
+//! it cannot write, and Prometheus scraping it with the generated config
+//! and rules. Each test maps compose's service names to loopback ports.
+
+use super::{free_port, require_tool, Run, Server};
+use serde_norway::Value;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The unprivileged user reference apps run as (the images' own uids may
+/// not exist on this machine).
+pub const APP_USER: &str = "nobody";
+
+pub fn run_ok(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn chmod(path: &Path, mode: &str) {
+    run_ok(Command::new("chmod").args(["-R", mode]).arg(path), "chmod");
+}
+
+pub fn chown(path: &Path, user: &str) {
+    run_ok(Command::new("chown").args(["-R", user]).arg(path), "chown");
+}
+
+/// Status and body of one request through curl (`extra` are curl flags);
+/// `resolve` sends the generated domain to 127.0.0.1 on that port.
+pub fn curl(extra: &[&str], url: &str, resolve: Option<u16>) -> (u16, String) {
+    let mut cmd = Command::new(require_tool("curl"));
+    cmd.args(["-sk", "--max-time", "10", "-w", "\n%{http_code}"]);
+    if let Some(port) = resolve {
+        cmd.arg("--resolve")
+            .arg(format!("{}:{port}:127.0.0.1", super::DOMAIN));
+    }
+    let out = cmd.args(extra).arg(url).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        assert!(Instant::now() < deadline, "{what}: timed out");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A hash of the files under `paths` (relative to `dir`): names and bytes,
+/// so a build is redone only when an input changed.
+pub fn fingerprint(dir: &Path, paths: &[&str]) -> String {
+    use std::hash::{Hash, Hasher};
+    fn walk(p: &Path, h: &mut std::collections::hash_map::DefaultHasher) {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            for e in entries {
+                walk(&e, h);
+            }
+        } else if let Ok(bytes) = std::fs::read(p) {
+            p.hash(h);
+            bytes.hash(h);
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in paths {
+        walk(&dir.join(p), &mut h);
+    }
+    format!("{:016x}", h.finish())
+}
+
+/// One compose.prod.yaml service.
+pub fn compose_service(generated: &Run, name: &str) -> Value {
+    let compose: Value = serde_norway::from_str(&generated.read("compose.prod.yaml")).unwrap();
+    let service = compose["services"][name].clone();
+    assert!(
+        !service.is_null(),
+        "compose.prod.yaml has no service {name}"
+    );
+    service
+}
+
+/// Compose names of the data stores mapped to where the test runs them.
+pub struct Loopback {
+    pub postgres_port: Option<u16>,
+    pub redis_port: Option<u16>,
+}
+
+/// The service's environment as compose sets it, with store hosts mapped to
+/// loopback and each `*_FILE` secret pointing at a readable copy (in
+/// `secrets_dir`) of the file scripts/init-secrets.sh wrote.
+pub fn service_env(
+    generated: &Run,
+    service: &Value,
+    stores: &Loopback,
+    secrets_dir: &Path,
+) -> BTreeMap<String, String> {
+    assert_eq!(service["read_only"], Value::Bool(true), "{service:?}");
+    std::fs::create_dir_all(secrets_dir).unwrap();
+    let mut env = BTreeMap::new();
+    for (k, v) in service["environment"].as_mapping().unwrap() {
+        let (k, v) = (k.as_str().unwrap(), v.as_str().unwrap_or_default());
+        let value = match k {
+            "PGHOST" | "REDIS_HOST" => "127.0.0.1".to_string(),
+            "PGPORT" => stores.postgres_port.expect("Postgres runs").to_string(),
+            "REDIS_PORT" => stores.redis_port.expect("Redis runs").to_string(),
+            _ if k.ends_with("_FILE") => {
+                let name = v
+                    .strip_prefix("/run/secrets/")
+                    .unwrap_or_else(|| panic!("{k}={v} is not a compose secret"));
+                let made = generated.path().join("secrets").join(name);
+                let copy = secrets_dir.join(name);
+                std::fs::copy(&made, &copy).unwrap_or_else(|e| {
+                    panic!(
+                        "{k}: scripts/init-secrets.sh made no {}: {e}",
+                        made.display()
+                    )
+                });
+                copy.display().to_string()
+            }
+            _ => v.to_string(),
+        };
+        env.insert(k.to_string(), value);
+    }
+    chown(secrets_dir, APP_USER);
+    env
+}
+
+/// Only the service's tmpfs directories under `app_root` (the image's
+/// WORKDIR, `/app`) are writable by the app's user; everything else in
+/// `root` is root-owned and read-only to it. Returns those directories.
+pub fn lock_down(root: &Path, service: &Value) -> Vec<PathBuf> {
+    chmod(root, "a+rX,go-w");
+    let mut writable = Vec::new();
+    for mount in service["tmpfs"].as_sequence().into_iter().flatten() {
+        let spec = mount.as_str().unwrap();
+        if let Some(rel) = spec.split(':').next().unwrap().strip_prefix("/app/") {
+            let d = root.join(rel);
+            std::fs::create_dir_all(&d).unwrap();
+            chown(&d, APP_USER);
+            writable.push(d);
+        }
+    }
+    writable
+}
+
+/// A process run as the image runs it: `env -i` with `env`, through the
+/// generated docker-entrypoint.sh, as [`APP_USER`], in `cwd`. Output goes to
+/// `log`.
+pub fn start_as_app_user(
+    entrypoint: &Path,
+    command: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    log: &Path,
+) -> Server {
+    let out = std::fs::File::create(log).unwrap();
+    let child = Command::new(require_tool("setpriv"))
+        .args([
+            &format!("--reuid={APP_USER}"),
+            "--regid=nogroup",
+            "--clear-groups",
+            "--",
+            "env",
+            "-i",
+        ])
+        .args(env.iter().map(|(k, v)| format!("{k}={v}")))
+        .arg("sh")
+        .arg(entrypoint)
+        .args(command)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    Server(child)
+}
+
+/// The same, to completion; panics with the output when it fails.
+pub fn run_as_app_user(
+    entrypoint: &Path,
+    command: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+    what: &str,
+) -> String {
+    run_ok(
+        Command::new(require_tool("setpriv"))
+            .args([
+                &format!("--reuid={APP_USER}"),
+                "--regid=nogroup",
+                "--clear-groups",
+                "--",
+                "env",
+                "-i",
+            ])
+            .args(env.iter().map(|(k, v)| format!("{k}={v}")))
+            .arg("sh")
+            .arg(entrypoint)
+            .args(command)
+            .current_dir(cwd)
+            .stdin(Stdio::null()),
+        what,
+    )
+}
+
+/// The `RUN` instructions of one Dockerfile stage, continuation lines joined.
+pub fn stage_runs(dockerfile: &str, stage: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut current = String::new();
+    let mut name = String::new();
+    let mut in_run = false;
+    for line in dockerfile.lines() {
+        if let Some(rest) = line.strip_prefix("FROM ") {
+            name = rest.rsplit(" AS ").next().unwrap().trim().to_string();
+        }
+        if name != stage {
+            continue;
+        }
+        if line.starts_with("RUN ") {
+            in_run = true;
+            current.clear();
+        }
+        if in_run {
+            current.push_str(line.trim_end_matches('\\').trim());
+            current.push(' ');
+            if !line.ends_with('\\') {
+                runs.push(current.trim().to_string());
+                in_run = false;
+            }
+        }
+    }
+    runs
+}
+
+/// The Dockerfile's ENV (the runtime stage inherits the base stage's),
+/// `/opt/venv` being `venv` here and `$PATH` the system's.
+pub fn image_env(dockerfile: &str, venv: &Path) -> BTreeMap<String, String> {
+    let mut env = BTreeMap::new();
+    let mut in_env = false;
+    for line in dockerfile.lines() {
+        let t = line.trim();
+        let body = if let Some(rest) = t.strip_prefix("ENV ") {
+            rest
+        } else if in_env {
+            t
+        } else {
+            continue;
+        };
+        for kv in body.trim_end_matches('\\').split_whitespace() {
+            if let Some((k, v)) = kv.split_once('=') {
+                let v = v
+                    .replace("/opt/venv", &venv.display().to_string())
+                    .replace("$PATH", "/usr/bin:/bin");
+                env.insert(k.to_string(), v);
+            }
+        }
+        in_env = t.ends_with('\\');
+    }
+    env
+}
+
+/// Where scripts/install-test-deps.sh installs tools and fills caches.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("SHIPREADY_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(&std::env::var("HOME").unwrap()).join(".cache/shipready-tools")
+        })
+}
+
+/// The Python interpreter the venv is made from: the system's, which the
+/// app's user can run (a per-user install under root's home is not).
+pub fn python() -> String {
+    let system = Path::new("/usr/bin/python3");
+    let python = if system.exists() {
+        system.to_path_buf()
+    } else {
+        require_tool("python3")
+    };
+    run_ok(
+        Command::new(python).args(["-c", "import sys; print(sys.executable)"]),
+        "python3",
+    )
+    .trim()
+    .to_string()
+}
+
+/// A compose command list.
+pub fn words(v: &Value) -> Vec<String> {
+    v.as_sequence()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Prometheus (the real binary) on the generated prometheus.yml and rules:
+/// the `app` job's target mapped to the app's loopback port, the other
+/// jobs (their exporters do not run here) and Alertmanager left out, and a
+/// 1 s scrape and evaluation interval so a test sees series in seconds.
+pub struct LivePrometheus {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+    _server: Server,
+}
+
+impl LivePrometheus {
+    pub fn start(generated: &Run, app_port: u16) -> LivePrometheus {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config: Value =
+            serde_norway::from_str(&generated.read("monitoring/prometheus/prometheus.yml"))
+                .unwrap();
+        let map = config.as_mapping_mut().unwrap();
+        map.remove("alerting");
+        let global = map.get_mut("global").unwrap().as_mapping_mut().unwrap();
+        global.insert("scrape_interval".into(), "1s".into());
+        global.insert("scrape_timeout".into(), "1s".into());
+        global.insert("evaluation_interval".into(), "1s".into());
+        let rules = generated.path().join("monitoring/prometheus/rules/*.yml");
+        map.insert(
+            "rule_files".into(),
+            Value::Sequence(vec![rules.display().to_string().into()]),
+        );
+        let jobs = map
+            .get_mut("scrape_configs")
+            .unwrap()
+            .as_sequence_mut()
+            .unwrap();
+        jobs.retain(|j| j["job_name"] == "app");
+        assert_eq!(jobs.len(), 1, "prometheus.yml has no job `app`");
+        let app = jobs[0].as_mapping_mut().unwrap();
+        let targets = &app["static_configs"][0]["targets"];
+        assert_eq!(targets.as_sequence().map(Vec::len), Some(1), "{targets:?}");
+        app.insert(
+            "static_configs".into(),
+            serde_norway::from_str(&format!("[{{targets: ['127.0.0.1:{app_port}']}}]")).unwrap(),
+        );
+        let file = dir.path().join("prometheus.yml");
+        std::fs::write(&file, serde_norway::to_string(&config).unwrap()).unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("prometheus.log")).unwrap();
+        let server = Server(
+            Command::new(require_tool("prometheus"))
+                .arg(format!("--config.file={}", file.display()))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let live = LivePrometheus {
+            port,
+            _dir: dir,
+            _server: server,
+        };
+        wait_until("Prometheus ready", Duration::from_secs(30), || {
+            curl(&[], &live.url("/-/ready"), None).0 == 200
+        });
+        live
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The `data.result` of an instant query.
+    pub fn query(&self, promql: &str) -> Vec<serde_json::Value> {
+        let (status, body) = curl(
+            &["-G", "--data-urlencode", &format!("query={promql}")],
+            &self.url("/api/v1/query"),
+            None,
+        );
+        let v: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{promql}: {status} {e}: {body}"));
+        assert_eq!(v["status"], "success", "{promql}: {v}");
+        v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Every loaded rule of the group `group`: (name, health, lastError).
+    pub fn rules(&self, group: &str) -> Vec<(String, String, String)> {
+        let (_, body) = curl(&[], &self.url("/api/v1/rules"), None);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        v["data"]["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["name"] == group)
+            .flat_map(|g| g["rules"].as_array().cloned().unwrap_or_default())
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_string(),
+                    r["health"].as_str().unwrap_or_default().to_string(),
+                    r["lastError"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Postgres with the database and owner compose's postgres service creates
+/// (POSTGRES_DB, POSTGRES_USER, the password scripts/init-secrets.sh made).
+pub struct AppDatabase {
+    pub server: super::postgres::Postgres,
+    pub name: String,
+    pub owner: String,
+}
+
+impl AppDatabase {
+    pub fn start(generated: &Run) -> AppDatabase {
+        let server = super::postgres::Postgres::start();
+        let env = &compose_service(generated, "postgres")["environment"];
+        let name = env["POSTGRES_DB"].as_str().unwrap().to_string();
+        let owner = env["POSTGRES_USER"].as_str().unwrap().to_string();
+        let password = std::fs::read_to_string(generated.path().join("secrets/postgres_password"))
+            .expect("run scripts/init-secrets.sh first")
+            .replace('\'', "''");
+        server.psql(
+            "postgres",
+            &format!("CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}'"),
+        );
+        server.psql(
+            "postgres",
+            &format!("CREATE DATABASE \"{name}\" OWNER \"{owner}\""),
+        );
+        AppDatabase {
+            server,
+            name,
+            owner,
+        }
+    }
+
+    pub fn query(&self, sql: &str) -> String {
+        self.server.psql(&self.name, sql)
+    }
+}
+
+/// The generated nginx, sandboxed on loopback with `app` mapped to
+/// `upstream`, answering `/health` through the edge.
+pub struct LiveEdge {
+    pub sandbox: shipready::verify::edge::NginxSandbox,
+    pub ports: shipready::verify::edge::NginxPorts,
+    _server: Server,
+}
+
+impl LiveEdge {
+    pub fn start(generated: &Run, upstream: u16, health_path: &str) -> LiveEdge {
+        use shipready::verify::edge::{nginx_sandbox, NginxPorts};
+        let ports = NginxPorts {
+            http: free_port(),
+            https: free_port(),
+            status: free_port(),
+            upstream,
+        };
+        let sandbox = nginx_sandbox(generated.path(), ports).unwrap();
+        let server = Server(
+            Command::new(require_tool("nginx"))
+                .args(sandbox.args())
+                .args(["-g", "daemon off;"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let edge = LiveEdge {
+            sandbox,
+            ports,
+            _server: server,
+        };
+        wait_until("nginx", Duration::from_secs(10), || {
+            edge.get(health_path).0 == 200
+        });
+        edge
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("https://{}:{}{path}", super::DOMAIN, self.ports.https)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        curl(&[], &self.url(path), Some(self.ports.https))
+    }
+}
+
+/// Wait until `url` answers 200, or fail with `logs()`. Generous: the
+/// first start imports a whole framework on a machine shared by many tests.
+pub fn wait_ready(url: &str, logs: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while curl(&[], url, None).0 != 200 {
+        assert!(Instant::now() < deadline, "{url} is not ready:\n{}", logs());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
