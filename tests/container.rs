@@ -774,3 +774,33 @@ fn writable_dirs_are_writable_for_the_app_user_and_nothing_else_is() {
     );
     assert!(std::fs::read_dir(bad_run.path()).unwrap().next().is_none());
 }
+
+/// Twilio's SharedKey secret reaches the app like the auth token: from a
+/// file named by TWILIO_WEBHOOK_SHARED_KEY_FILE, which the entrypoint reads
+/// and unsets.
+#[test]
+fn the_entrypoint_reads_the_twilio_shared_key_from_its_file() {
+    let run = init_preset("twilio-voice");
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("twilio_webhook_shared_key");
+    std::fs::write(&key, "shared-secret").unwrap();
+    let out = std::process::Command::new("sh")
+        .arg(run.path().join("docker-entrypoint.sh"))
+        .args([
+            "sh",
+            "-c",
+            "echo \"key=$TWILIO_WEBHOOK_SHARED_KEY file=${TWILIO_WEBHOOK_SHARED_KEY_FILE:-unset}\"",
+        ])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("TWILIO_WEBHOOK_SHARED_KEY_FILE", &key)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.trim(), "key=shared-secret file=unset");
+}

@@ -169,6 +169,31 @@ pub fn monitoring_backups(p: &Profile) -> bool {
     p.monitoring.enabled && scheduled_backups(p)
 }
 
+pub fn kubernetes_monitoring(p: &Profile) -> bool {
+    kubernetes(p) && monitoring(p)
+}
+pub fn kubernetes_monitoring_worker(p: &Profile) -> bool {
+    kubernetes_monitoring(p) && worker(p) && p.worker.metrics_port != 0
+}
+pub fn kubernetes_monitoring_postgres(p: &Profile) -> bool {
+    kubernetes(p) && monitoring_postgres(p)
+}
+pub fn kubernetes_monitoring_redis(p: &Profile) -> bool {
+    kubernetes(p) && monitoring_redis(p)
+}
+/// Alerts on the backup CronJobs, which only Postgres has.
+pub fn kubernetes_monitoring_backups(p: &Profile) -> bool {
+    kubernetes(p) && monitoring_postgres(p)
+}
+/// The folder exists whenever compose schedules backups, so the base can list it.
+pub fn kubernetes_backups(p: &Profile) -> bool {
+    kubernetes(p) && scheduled_backups(p)
+}
+/// Only Postgres gets CronJobs: Redis on AWS is ElastiCache, backed up by its snapshots.
+pub fn kubernetes_backup_postgres(p: &Profile) -> bool {
+    kubernetes(p) && postgres(p)
+}
+
 /// Every file shipready can write, grouped by area. Order is output order.
 #[rustfmt::skip]
 pub const CATALOG: &[Entry] = &[
@@ -419,49 +444,23 @@ pub const CATALOG: &[Entry] = &[
         always,
     ),
     // Kubernetes monitoring and backups
-    file("deploy/k8s/base/monitoring/kustomization.yaml.tera", "deploy/k8s/base/monitoring/kustomization.yaml", k8s_monitoring),
-    file("deploy/k8s/base/monitoring/servicemonitor.yaml.tera", "deploy/k8s/base/monitoring/servicemonitor.yaml", k8s_monitoring),
-    file("deploy/k8s/base/monitoring/podmonitor.yaml.tera", "deploy/k8s/base/monitoring/podmonitor.yaml", k8s_monitoring_worker),
-    file("deploy/k8s/base/monitoring/prometheusrule-app.yaml.tera", "deploy/k8s/base/monitoring/prometheusrule-app.yaml", k8s_monitoring),
-    file("deploy/k8s/base/monitoring/prometheusrule-postgres.yaml.tera", "deploy/k8s/base/monitoring/prometheusrule-postgres.yaml", k8s_monitoring_postgres),
-    file("deploy/k8s/base/monitoring/prometheusrule-redis.yaml.tera", "deploy/k8s/base/monitoring/prometheusrule-redis.yaml", k8s_monitoring_redis),
-    file("deploy/k8s/base/monitoring/prometheusrule-cluster.yaml.tera", "deploy/k8s/base/monitoring/prometheusrule-cluster.yaml", k8s_monitoring),
-    file("deploy/k8s/base/monitoring/tests/cluster.test.yml.tera", "deploy/k8s/base/monitoring/tests/cluster.test.yml", k8s_monitoring),
-    file("deploy/k8s/base/monitoring/tests/backup-jobs.test.yml.tera", "deploy/k8s/base/monitoring/tests/backup-jobs.test.yml", k8s_monitoring_backups),
-    file("deploy/k8s/base/backup/kustomization.yaml.tera", "deploy/k8s/base/backup/kustomization.yaml", k8s_backups),
-    file("deploy/k8s/base/backup/Dockerfile.tera", "deploy/k8s/base/backup/Dockerfile", k8s_backup_postgres),
-    file("deploy/k8s/base/backup/externalsecret.yaml.tera", "deploy/k8s/base/backup/externalsecret.yaml", k8s_backup_postgres),
-    file("deploy/k8s/base/backup/cronjob-backup-postgres.yaml.tera", "deploy/k8s/base/backup/cronjob-backup-postgres.yaml", k8s_backup_postgres),
-    file("deploy/k8s/base/backup/cronjob-verify-backup.yaml.tera", "deploy/k8s/base/backup/cronjob-verify-backup.yaml", k8s_backup_postgres),
-    script("deploy/k8s/base/backup/backup-postgres.sh.tera", "deploy/k8s/base/backup/backup-postgres.sh", k8s_backup_postgres),
-    script("deploy/k8s/base/backup/verify-backup.sh.tera", "deploy/k8s/base/backup/verify-backup.sh", k8s_backup_postgres),
+    file("deploy/k8s/base/monitoring/kustomization.yaml.tera", "deploy/k8s/base/monitoring/kustomization.yaml", kubernetes_monitoring),
+    file("deploy/k8s/base/monitoring/servicemonitor.yaml.tera", "deploy/k8s/base/monitoring/servicemonitor.yaml", kubernetes_monitoring),
+    file("deploy/k8s/base/monitoring/podmonitor.yaml.tera", "deploy/k8s/base/monitoring/podmonitor.yaml", kubernetes_monitoring_worker),
+    file("deploy/k8s/base/monitoring/prometheusrule-app.yaml.tera", "deploy/k8s/base/monitoring/prometheusrule-app.yaml", kubernetes_monitoring),
+    file("deploy/k8s/base/monitoring/prometheusrule-postgres.yaml.tera", "deploy/k8s/base/monitoring/prometheusrule-postgres.yaml", kubernetes_monitoring_postgres),
+    file("deploy/k8s/base/monitoring/prometheusrule-redis.yaml.tera", "deploy/k8s/base/monitoring/prometheusrule-redis.yaml", kubernetes_monitoring_redis),
+    file("deploy/k8s/base/monitoring/prometheusrule-cluster.yaml.tera", "deploy/k8s/base/monitoring/prometheusrule-cluster.yaml", kubernetes_monitoring),
+    file("deploy/k8s/base/monitoring/tests/cluster.test.yml.tera", "deploy/k8s/base/monitoring/tests/cluster.test.yml", kubernetes_monitoring),
+    file("deploy/k8s/base/monitoring/tests/backup-jobs.test.yml.tera", "deploy/k8s/base/monitoring/tests/backup-jobs.test.yml", kubernetes_monitoring_backups),
+    file("deploy/k8s/base/backup/kustomization.yaml.tera", "deploy/k8s/base/backup/kustomization.yaml", kubernetes_backups),
+    file("deploy/k8s/base/backup/Dockerfile.tera", "deploy/k8s/base/backup/Dockerfile", kubernetes_backup_postgres),
+    file("deploy/k8s/base/backup/externalsecret.yaml.tera", "deploy/k8s/base/backup/externalsecret.yaml", kubernetes_backup_postgres),
+    file("deploy/k8s/base/backup/cronjob-backup-postgres.yaml.tera", "deploy/k8s/base/backup/cronjob-backup-postgres.yaml", kubernetes_backup_postgres),
+    file("deploy/k8s/base/backup/cronjob-verify-backup.yaml.tera", "deploy/k8s/base/backup/cronjob-verify-backup.yaml", kubernetes_backup_postgres),
+    script("deploy/k8s/base/backup/backup-postgres.sh.tera", "deploy/k8s/base/backup/backup-postgres.sh", kubernetes_backup_postgres),
+    script("deploy/k8s/base/backup/verify-backup.sh.tera", "deploy/k8s/base/backup/verify-backup.sh", kubernetes_backup_postgres),
 ];
-
-// Conditions of the Kubernetes monitoring and backups block.
-pub fn k8s_monitoring(p: &Profile) -> bool {
-    kubernetes(p) && monitoring(p)
-}
-pub fn k8s_monitoring_worker(p: &Profile) -> bool {
-    k8s_monitoring(p) && worker(p) && p.worker.metrics_port != 0
-}
-pub fn k8s_monitoring_postgres(p: &Profile) -> bool {
-    kubernetes(p) && monitoring_postgres(p)
-}
-pub fn k8s_monitoring_redis(p: &Profile) -> bool {
-    kubernetes(p) && monitoring_redis(p)
-}
-/// Alerts on the backup CronJobs, which only Postgres has.
-pub fn k8s_monitoring_backups(p: &Profile) -> bool {
-    kubernetes(p) && monitoring_postgres(p)
-}
-/// The folder exists whenever compose schedules backups, so the base can list it.
-pub fn k8s_backups(p: &Profile) -> bool {
-    kubernetes(p) && scheduled_backups(p)
-}
-/// Only Postgres gets CronJobs: Redis on AWS is ElastiCache, backed up by its snapshots.
-pub fn k8s_backup_postgres(p: &Profile) -> bool {
-    kubernetes(p) && postgres(p)
-}
 
 /// Directory under `templates/` holding files that are included by other
 /// templates and never rendered on their own.
