@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{init_preset, init_preset_with, presets, require_tool, Run};
+use common::{init_preset_with, presets, require_tool, Run};
 use serde_norway::Value;
 use shipready::verify::Outcome;
 
@@ -33,9 +33,11 @@ fn shipready(run: Run, args: &[&str]) -> Run {
 
 #[test]
 fn switching_targets_moves_files_and_keeps_local_edits() {
-    let run = init_preset("fastapi-three-tier");
-    let fresh_ecs = init_preset("fastapi-three-tier");
-    let fresh_k8s = init_preset_with("fastapi-three-tier", &["deploy.target=kubernetes"]);
+    // An opt-in sidecar, so that an ECS-only file (sidecars.tf) is untouched.
+    let sidecar = r#"sidecars=[{ name = "inference", image = "registry.example.com/inference:1.0.0", port = 8080 }]"#;
+    let run = init_preset_with("fastapi-three-tier", &[sidecar]);
+    let fresh_ecs = init_preset_with("fastapi-three-tier", &[sidecar]);
+    let fresh_k8s = init_preset_with("fastapi-three-tier", &[sidecar, "deploy.target=kubernetes"]);
     for f in ECS_ONLY {
         assert!(run.path().join(f).exists(), "ECS tree lacks {f}");
     }

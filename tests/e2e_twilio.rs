@@ -18,8 +18,8 @@ mod common;
 
 use common::e2e::{
     chmod, compose_service, curl, fingerprint, image_env, lock_down, run_as_app_user, run_ok,
-    service_env, stage_runs, start_as_app_user, wait_ready, wait_until, words, AppDatabase,
-    LiveEdge, LivePrometheus, Loopback,
+    service_env, stage_runs, wait_until, words, AppDatabase, LiveEdge, LivePrometheus, Loopback,
+    NodeServices,
 };
 use common::redis_acl::{init_secrets, LiveRedis};
 use common::{init_preset, require_tool, run_json, Run};
@@ -165,41 +165,10 @@ fn express_voice_app_takes_signed_webhooks_media_stream_and_jobs_behind_the_gene
         pg.owner
     );
 
-    let app_service = compose_service(&generated, "app");
-    lock_down(&root, &app_service);
-    let app_port = common::free_port();
-    let mut app_env = env_of(&app_service, "app");
-    assert_eq!(app_env["NODE_ENV"], "production");
-    assert_eq!(app_env["REDIS_USERNAME"], "app");
-    app_env.insert("PORT".into(), app_port.to_string());
-    app_env.insert("HOST".into(), "127.0.0.1".into());
-    let cmd_line = dockerfile
-        .lines()
-        .rfind(|l| l.starts_with("CMD ["))
-        .unwrap();
-    let command: Vec<String> = serde_json::from_str(&cmd_line["CMD".len()..]).unwrap();
-    let app_log = scratch.path().join("app.log");
-    let _app = start_as_app_user(&entrypoint, &command, &app_env, &root, &app_log);
-    let worker_service = compose_service(&generated, "worker");
-    let worker_env = env_of(&worker_service, "worker");
-    assert_eq!(worker_env["REDIS_USERNAME"], "worker");
-    let worker_log = scratch.path().join("worker.log");
-    let _worker = start_as_app_user(
-        &entrypoint,
-        &words(&worker_service["command"]),
-        &worker_env,
-        &root,
-        &worker_log,
-    );
-    let logs = || {
-        format!(
-            "app:\n{}\nworker:\n{}",
-            std::fs::read_to_string(&app_log).unwrap_or_default(),
-            std::fs::read_to_string(&worker_log).unwrap_or_default()
-        )
-    };
-    let direct = |path: &str| format!("http://127.0.0.1:{app_port}{path}");
-    wait_ready(&direct("/health/ready"), logs);
+    let services = NodeServices::start(&generated, &root, &entrypoint, scratch.path(), &env_of);
+    let app_port = services.app_port;
+    let logs = || services.logs();
+    let direct = |path: &str| services.direct(path);
 
     // Twilio through the edge: the SDK-signed webhook, a tampered one, the
     // media stream over the WebSocket the TwiML names.

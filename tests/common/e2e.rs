@@ -511,3 +511,76 @@ pub fn wait_ready(url: &str, logs: impl Fn() -> String) {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A Node preset's app and worker, started as compose.prod.yaml runs them:
+/// each with its compose environment (from `env_of`) and its own Redis ACL
+/// user, through the entrypoint, as [`APP_USER`] over the locked-down
+/// `root`; the app on a free loopback port with the Dockerfile's CMD.
+pub struct NodeServices {
+    pub app_port: u16,
+    app_log: PathBuf,
+    worker_log: PathBuf,
+    _app: Server,
+    _worker: Server,
+}
+
+impl NodeServices {
+    pub fn start(
+        generated: &Run,
+        root: &Path,
+        entrypoint: &Path,
+        logs_dir: &Path,
+        env_of: &dyn Fn(&Value, &str) -> BTreeMap<String, String>,
+    ) -> NodeServices {
+        let dockerfile = generated.read("Dockerfile");
+        let app_service = compose_service(generated, "app");
+        lock_down(root, &app_service);
+        let app_port = free_port();
+        let mut app_env = env_of(&app_service, "app");
+        assert_eq!(app_env["NODE_ENV"], "production");
+        assert_eq!(app_env["REDIS_USERNAME"], "app");
+        app_env.insert("PORT".into(), app_port.to_string());
+        app_env.insert("HOST".into(), "127.0.0.1".into());
+        let cmd_line = dockerfile
+            .lines()
+            .rfind(|l| l.starts_with("CMD ["))
+            .unwrap();
+        let command: Vec<String> = serde_json::from_str(&cmd_line["CMD".len()..]).unwrap();
+        let app_log = logs_dir.join("app.log");
+        let app = start_as_app_user(entrypoint, &command, &app_env, root, &app_log);
+        let worker_service = compose_service(generated, "worker");
+        let worker_env = env_of(&worker_service, "worker");
+        assert_eq!(worker_env["REDIS_USERNAME"], "worker");
+        let worker_log = logs_dir.join("worker.log");
+        let worker = start_as_app_user(
+            entrypoint,
+            &words(&worker_service["command"]),
+            &worker_env,
+            root,
+            &worker_log,
+        );
+        let services = NodeServices {
+            app_port,
+            app_log,
+            worker_log,
+            _app: app,
+            _worker: worker,
+        };
+        wait_ready(&services.direct("/health/ready"), || services.logs());
+        services
+    }
+
+    /// The app's own address, bypassing the edge.
+    pub fn direct(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.app_port)
+    }
+
+    /// What the app and the worker printed so far.
+    pub fn logs(&self) -> String {
+        format!(
+            "app:\n{}\nworker:\n{}",
+            std::fs::read_to_string(&self.app_log).unwrap_or_default(),
+            std::fs::read_to_string(&self.worker_log).unwrap_or_default()
+        )
+    }
+}
