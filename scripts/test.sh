@@ -16,4 +16,5 @@ export BC_SKIP_MAPPING=TRUE CKV_SKIP_PACKAGE_UPDATE_CHECK=true CKV_PARSE_ERROR_F
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked
+# Every test binary runs even after one fails, so one run shows every failure.
+cargo test --all-targets --locked --no-fail-fast
