@@ -4,10 +4,14 @@
 # Targets: median within 2x the floor below (cp -r of the same tree),
 # <= 15 MiB peak RSS.
 #
-# Usage: scripts/bench.sh [RUNS]   (default 50)
+# Usage: scripts/bench.sh [RUNS] [KEY=VALUE ...]   (default 50 runs)
+#   extra answers go to every init, e.g. deploy.target=kubernetes
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 runs="${1:-50}"
+shift || true
+sets=()
+for kv in "$@"; do sets+=("--set" "$kv"); done
 
 need() { command -v "$1" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$2" >/dev/null; }; }
 need hyperfine hyperfine
@@ -21,7 +25,7 @@ trap 'rm -rf "$work"' EXIT
 # The largest preset: the one whose plan writes the most files.
 largest="" max=0
 for p in $("$bin" presets | awk '/^[a-z][a-z0-9-]+  / {print $1}'); do
-  n=$("$bin" init --preset "$p" --set domain=bench.example.com --dir "$work/count" --dry-run | grep -c '^  create')
+  n=$("$bin" init --preset "$p" --set domain=bench.example.com "${sets[@]}" --dir "$work/count" --dry-run | grep -c '^  create')
   if [ "$n" -gt "$max" ]; then max=$n largest=$p; fi
 done
 echo "largest preset: $largest ($max files + lock)"
@@ -29,13 +33,13 @@ echo "largest preset: $largest ($max files + lock)"
 hyperfine --warmup 5 --runs "$runs" --shell=none \
   --prepare "rm -rf $work/out" \
   --export-json "$work/init.json" \
-  "$bin init --preset $largest --set domain=bench.example.com --dir $work/out" >/dev/null
+  "$bin init --preset $largest --set domain=bench.example.com ${sets[*]} --dir $work/out" >/dev/null
 median_ms=$(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.2f" % (r["median"] * 1000))' "$work/init.json")
 
 peak_kib=0
 for _ in $(seq 1 10); do
   rm -rf "$work/out"
-  kib=$(/usr/bin/time -f '%M' "$bin" init --preset "$largest" --set domain=bench.example.com --dir "$work/out" 2>&1 >/dev/null | tail -1)
+  kib=$(/usr/bin/time -f '%M' "$bin" init --preset "$largest" --set domain=bench.example.com "${sets[@]}" --dir "$work/out" 2>&1 >/dev/null | tail -1)
   [ "$kib" -gt "$peak_kib" ] && peak_kib=$kib
 done
 
