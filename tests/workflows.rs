@@ -701,7 +701,9 @@ fn ci_matches_each_profile() {
         let ci = parse(&text);
         let test = job(&ci, "test").expect("a test job");
         let matrix = get(get(test, "strategy").unwrap(), "matrix").unwrap();
-        let node = run.read("Dockerfile").contains("FROM node:");
+        // The service's runtime, not the Dockerfile's first FROM: a FastAPI
+        // image builds its front end in a node stage.
+        let node = common::profile_of(&preset).service.runtime == shipready::profile::Runtime::Node;
         let (axis, want) = if node {
             ("node", ["20", "22"])
         } else {
