@@ -21,14 +21,14 @@
 mod common;
 
 use common::e2e::{
-    chmod, curl, image_env, run_ok, service_env, stage_runs, wait_until, LiveEdge, LivePrometheus,
-    Loopback, NodeServices,
+    assert_metrics_private_and_scraped, chmod, image_env, run_ok, service_env, stage_runs,
+    LiveEdge, Loopback, NodeServices,
 };
 use common::redis_acl::{init_secrets, LiveRedis};
 use common::{init_preset, require_tool, run_json, Run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const PRESET: &str = "ringcentral-hold-hunter";
 
@@ -169,7 +169,6 @@ fn hold_hunter_takes_ringcentral_webhooks_into_bull_and_socket_io_behind_the_gen
     let services = NodeServices::start(&generated, &root, &entrypoint, scratch.path(), &env_of);
     let app_port = services.app_port;
     let logs = || services.logs();
-    let direct = |path: &str| services.direct(path);
 
     // RingCentral and a Socket.io client through the edge.
     let edge = LiveEdge::start(&generated, app_port, "/health");
@@ -209,38 +208,9 @@ fn hold_hunter_takes_ringcentral_webhooks_into_bull_and_socket_io_behind_the_gen
     let clients = redis.cli_as("admin", &["CLIENT", "LIST"]);
     assert!(clients.contains("user=worker"), "{clients}");
 
-    // Metrics: served by the app, never through the edge.
-    let (status, body) = curl(&[], &direct("/metrics"), None);
-    assert!(
-        status == 200 && body.contains("route=\"/webhooks/ringcentral\""),
-        "{status} {body}"
-    );
-    for spelling in ["/metrics", "/metrics/", "/METRICS", "//metrics"] {
-        let (status, body) = edge.get(spelling);
-        assert_eq!(status, 404, "{spelling}: {body}");
-        assert!(!body.contains("http_requests_total"), "{spelling}: {body}");
-    }
-
-    // Prometheus scrapes the app; the alert rules evaluate over its series.
-    let prom = LivePrometheus::start(&generated, app_port);
-    wait_until(
-        "Prometheus scrapes the app",
-        Duration::from_secs(30),
-        || !prom.query("up{job=\"app\"} == 1").is_empty(),
-    );
-    wait_until(
-        "the webhook's series in Prometheus",
-        Duration::from_secs(20),
-        || {
-            prom.query("sum by (status) (http_requests_total{job=\"app\", route=\"/webhooks/ringcentral\"})")
-            .iter()
-            .any(|s| s["metric"]["status"] == "401")
-        },
-    );
-    wait_until("the app rules evaluated", Duration::from_secs(10), || {
-        let group = prom.rules("app");
-        !group.is_empty() && group.iter().all(|(_, health, _)| health == "ok")
-    });
+    // Metrics: served by the app, never through the edge; Prometheus
+    // scrapes them and the alert rules evaluate over the app's series.
+    assert_metrics_private_and_scraped(&generated, &edge, app_port, "/webhooks/ringcentral", "401");
     eprintln!("total: {:.0?}", started.elapsed());
 }
 

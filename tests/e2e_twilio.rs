@@ -17,9 +17,9 @@
 mod common;
 
 use common::e2e::{
-    chmod, compose_service, curl, fingerprint, image_env, lock_down, run_as_app_user, run_ok,
-    service_env, stage_runs, wait_until, words, AppDatabase, LiveEdge, LivePrometheus, Loopback,
-    NodeServices,
+    assert_metrics_private_and_scraped, chmod, compose_service, fingerprint, image_env, lock_down,
+    run_as_app_user, run_ok, service_env, stage_runs, wait_until, words, AppDatabase, LiveEdge,
+    Loopback, NodeServices,
 };
 use common::redis_acl::{init_secrets, LiveRedis};
 use common::{init_preset, require_tool, run_json, Run};
@@ -168,7 +168,6 @@ fn express_voice_app_takes_signed_webhooks_media_stream_and_jobs_behind_the_gene
     let services = NodeServices::start(&generated, &root, &entrypoint, scratch.path(), &env_of);
     let app_port = services.app_port;
     let logs = || services.logs();
-    let direct = |path: &str| services.direct(path);
 
     // Twilio through the edge: the SDK-signed webhook, a tampered one, the
     // media stream over the WebSocket the TwiML names.
@@ -203,37 +202,8 @@ fn express_voice_app_takes_signed_webhooks_media_stream_and_jobs_behind_the_gene
     assert!(clients.contains("user=worker"), "{clients}");
     assert!(clients.contains("user=app"), "{clients}");
 
-    // Metrics: served by the app, never through the edge.
-    let (status, body) = curl(&[], &direct("/metrics"), None);
-    assert!(
-        status == 200 && body.contains("route=\"/twilio/voice\""),
-        "{status} {body}"
-    );
-    for spelling in ["/metrics", "/metrics/", "/METRICS", "//metrics"] {
-        let (status, body) = edge.get(spelling);
-        assert_eq!(status, 404, "{spelling}: {body}");
-        assert!(!body.contains("http_requests_total"), "{spelling}: {body}");
-    }
-
-    // Prometheus scrapes the app; the alert rules evaluate over its series.
-    let prom = LivePrometheus::start(&generated, app_port);
-    wait_until(
-        "Prometheus scrapes the app",
-        Duration::from_secs(30),
-        || !prom.query("up{job=\"app\"} == 1").is_empty(),
-    );
-    wait_until(
-        "the webhook's series in Prometheus",
-        Duration::from_secs(20),
-        || {
-            prom.query("sum by (route, status) (http_requests_total{job=\"app\", route=\"/twilio/voice\"})")
-            .iter()
-            .any(|s| s["metric"]["status"] == "403")
-        },
-    );
-    wait_until("the app rules evaluated", Duration::from_secs(10), || {
-        let group = prom.rules("app");
-        !group.is_empty() && group.iter().all(|(_, health, _)| health == "ok")
-    });
+    // Metrics: served by the app, never through the edge; Prometheus
+    // scrapes them and the alert rules evaluate over the app's series.
+    assert_metrics_private_and_scraped(&generated, &edge, app_port, "/twilio/voice", "403");
     eprintln!("total: {:.0?}", started.elapsed());
 }

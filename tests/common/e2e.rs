@@ -584,3 +584,46 @@ impl NodeServices {
         )
     }
 }
+
+/// `/metrics` is served by the app on `app_port` (with the series of
+/// `route`), never through the edge in any spelling; Prometheus, on the
+/// generated config, scrapes it, sees the `refused` responses the test made
+/// on `route`, and evaluates every app rule over the real series.
+pub fn assert_metrics_private_and_scraped(
+    generated: &Run,
+    edge: &LiveEdge,
+    app_port: u16,
+    route: &str,
+    refused: &str,
+) {
+    let (status, body) = curl(&[], &format!("http://127.0.0.1:{app_port}/metrics"), None);
+    assert!(
+        status == 200 && body.contains(&format!("route=\"{route}\"")),
+        "{status} {body}"
+    );
+    for spelling in ["/metrics", "/metrics/", "/METRICS", "//metrics"] {
+        let (status, body) = edge.get(spelling);
+        assert_eq!(status, 404, "{spelling}: {body}");
+        assert!(!body.contains("http_requests_total"), "{spelling}: {body}");
+    }
+    let prom = LivePrometheus::start(generated, app_port);
+    wait_until(
+        "Prometheus scrapes the app",
+        Duration::from_secs(30),
+        || !prom.query("up{job=\"app\"} == 1").is_empty(),
+    );
+    let series = format!("sum by (status) (http_requests_total{{job=\"app\", route=\"{route}\"}})");
+    wait_until(
+        "the refused requests' series in Prometheus",
+        Duration::from_secs(20),
+        || {
+            prom.query(&series)
+                .iter()
+                .any(|s| s["metric"]["status"] == refused)
+        },
+    );
+    wait_until("the app rules evaluated", Duration::from_secs(10), || {
+        let group = prom.rules("app");
+        !group.is_empty() && group.iter().all(|(_, health, _)| health == "ok")
+    });
+}
