@@ -74,7 +74,9 @@ function get(port, agent) {
       res.resume();
       res.on("end", () => resolve(req.reusedSocket));
     });
-    req.on("error", reject);
+    // A kept socket the server closed just as it was reused: the same
+    // verdict as a fresh socket (the idle connection was not kept).
+    req.on("error", (e) => (req.reusedSocket && e.code === "ECONNRESET" ? resolve("reset") : reject(e)));
   });
 }
 
@@ -120,8 +122,9 @@ fn an_express_server_wired_as_documented_keeps_an_idle_connection() {
         v["wired"]["reused"], true,
         "the wired server closed an idle connection: {v}"
     );
-    // The control: Node's default closes it, which is what the ALB hits.
-    assert_eq!(v["plain"]["reused"], false, "{v}");
+    // The control: Node's default closes it, which is what the ALB hits
+    // (seen as a fresh socket, or as a reset when the close races the reuse).
+    assert_ne!(v["plain"]["reused"], true, "{v}");
     assert_eq!(v["plain"]["keepAliveTimeout"], 5000, "{v}");
 }
 
