@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{OnceLock, RwLock};
 
 /// Where the provider mirror is; the default is where this machine's
 /// install put it (registry.terraform.io/hashicorp/aws/<version>/<os_arch>).
@@ -17,9 +17,11 @@ pub struct Terraform {
     _home: tempfile::TempDir,
 }
 
-/// Inits write to the shared plugin cache, which Terraform does not lock:
-/// they take turns (each is under a second once the cache is warm).
-static INIT_LOCK: Mutex<()> = Mutex::new(());
+/// Inits write to the shared plugin cache, which Terraform does not lock,
+/// and every other command reads the provider through it: an init runs
+/// alone, the rest side by side (an init is under a second once the cache
+/// is warm).
+static CACHE_LOCK: RwLock<()> = RwLock::new(());
 
 pub fn terraform() -> &'static Terraform {
     static TF: OnceLock<Terraform> = OnceLock::new();
@@ -84,7 +86,11 @@ impl Terraform {
 
     /// Runs and returns (success, stdout + stderr).
     pub fn run(&self, dir: &Path, args: &[&str]) -> (bool, String) {
-        let _turn = (args.first() == Some(&"init")).then(|| INIT_LOCK.lock().unwrap());
+        let (_write, _read) = if args.first() == Some(&"init") {
+            (Some(CACHE_LOCK.write().unwrap()), None)
+        } else {
+            (None, Some(CACHE_LOCK.read().unwrap()))
+        };
         let out = self
             .command(dir)
             .args(args)
