@@ -4,8 +4,8 @@ use serde_json::Value as Json;
 
 use super::evidence::{join, read, Source};
 
-/// Server frameworks and libraries that make a package the service (not a
-/// browser bundle or a shared library).
+/// Server frameworks (the first six, see `FRAMEWORKS`) and libraries that
+/// make a package the service (not a browser bundle or a shared library).
 pub(crate) const SERVER_LIBS: &[&str] = &[
     "next",
     "@nestjs/core",
@@ -22,15 +22,9 @@ pub(crate) const SERVER_LIBS: &[&str] = &[
     "bull",
 ];
 
-/// Frameworks shown to the user, first match wins.
-pub(crate) const FRAMEWORKS: &[&str] = &[
-    "next",
-    "@nestjs/core",
-    "express",
-    "fastify",
-    "koa",
-    "@hapi/hapi",
-];
+/// Frameworks shown to the user, first match wins: the head of
+/// `SERVER_LIBS`, whose tail is libraries that are not frameworks.
+pub(crate) const FRAMEWORKS: &[&str] = SERVER_LIBS.split_at(6).0;
 
 #[derive(Debug, Clone)]
 pub(crate) struct NodePackage {
