@@ -18,7 +18,10 @@ use shipready::core::render::render;
 use shipready::core::templates::Templates;
 use shipready::preset::Preset;
 use shipready::profile::{Layer, Profile};
-use shipready::verify::crd_schemas::{check_custom_resources, trivy, CRD_VALIDATOR};
+use shipready::verify::crd_schemas::{
+    check_against_crds, check_custom_resources, custom_resources, trivy, trivy_scan, write_builds,
+    Built, CRD_VALIDATOR,
+};
 use shipready::verify::kubernetes::{build, documents, validate_overlay};
 use shipready::verify::{check_only, Outcome};
 
@@ -603,53 +606,63 @@ fn the_validators_fail_on_broken_manifests() {
 
 const SCAN_TOOLS: &[&str] = &["kubectl", CRD_VALIDATOR, "trivy"];
 
+/// One run of each checker over every preset at once: each starts slowly
+/// (the schema check compiles its types, trivy loads its checks).
 #[test]
 fn every_preset_meets_its_crd_schemas_and_trivy() {
     for tool in SCAN_TOOLS {
         require_tool(tool);
     }
     let presets = common::presets();
-    // Two at a time: the schema check and trivy each keep a core busy.
-    let mut results = Vec::new();
+    let builds = tempfile::tempdir().unwrap();
+    let mut resources = Vec::new();
+    let mut files = 0;
     for pair in presets.chunks(2) {
-        results.extend(std::thread::scope(|scope| {
+        let built: Vec<(Vec<Built>, usize)> = std::thread::scope(|scope| {
             let handles: Vec<_> = pair
                 .iter()
                 .map(|preset| {
+                    let builds = builds.path();
                     scope.spawn(move || {
                         let run = init_kubernetes(preset);
-                        let by_kind = check_custom_resources(run.path())
-                            .unwrap_or_else(|e| panic!("{preset}: crd-schemas:\n{e}"));
-                        let trivy_passed =
-                            trivy(run.path()).unwrap_or_else(|e| panic!("{preset}: trivy:\n{e}"));
-                        (preset.clone(), by_kind, trivy_passed)
+                        let mut crs = custom_resources(run.path()).unwrap();
+                        for cr in &mut crs {
+                            cr.source = format!("{preset}: {}", cr.source);
+                        }
+                        let kinds: BTreeSet<&str> = crs.iter().map(|b| kind(&b.object)).collect();
+                        for k in [
+                            "Certificate",
+                            "Issuer",
+                            "SecretStore",
+                            "ExternalSecret",
+                            "PrometheusRule",
+                            "ServiceMonitor",
+                        ] {
+                            assert!(kinds.contains(k), "{preset}: no {k} in {kinds:?}");
+                        }
+                        let n = write_builds(run.path(), builds, &format!("{preset}-")).unwrap();
+                        let envs = profile(preset, "kubernetes").aws.environments.len();
+                        assert_eq!(n, envs, "{preset}: one build per environment");
+                        (crs, n)
                     })
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap())
-                .collect::<Vec<_>>()
-        }));
-    }
-    for (preset, by_kind, trivy_passed) in &results {
-        eprintln!("{preset}: custom resources that met their CRD schema: {by_kind:?}; trivy checks passed: {trivy_passed}");
-        for k in [
-            "Certificate",
-            "Issuer",
-            "SecretStore",
-            "ExternalSecret",
-            "PrometheusRule",
-            "ServiceMonitor",
-        ] {
-            assert!(
-                by_kind.get(k).is_some_and(|n| *n > 0),
-                "{preset}: no {k} checked"
-            );
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (crs, n) in built {
+            resources.extend(crs);
+            files += n;
         }
-        assert!(*trivy_passed > 50, "{preset}: {trivy_passed}");
     }
-    assert_eq!(results.len(), presets.len());
+    let by_kind = check_against_crds(&resources).unwrap_or_else(|e| panic!("crd-schemas:\n{e}"));
+    assert_eq!(by_kind.values().sum::<usize>(), resources.len());
+    let trivy_passed = trivy_scan(builds.path(), files).unwrap_or_else(|e| panic!("trivy:\n{e}"));
+    eprintln!(
+        "{} presets: {} custom resources met their CRD schema ({by_kind:?}); trivy: {trivy_passed} checks passed over {files} builds",
+        presets.len(),
+        resources.len()
+    );
+    assert!(trivy_passed > 50 * files, "{trivy_passed}");
 }
 
 #[test]

@@ -165,17 +165,31 @@ struct Problem {
 /// Every custom resource of every overlay against its CRD schema: how many
 /// of each kind passed, or each problem as `file: Kind name: field message`.
 pub fn check_custom_resources(root: &Path) -> Result<BTreeMap<String, usize>, String> {
-    let mut items = Vec::new();
+    check_against_crds(&custom_resources(root)?)
+}
+
+/// The custom resources of every overlay's build, with their source files.
+pub fn custom_resources(root: &Path) -> Result<Vec<Built>, String> {
+    let mut out = Vec::new();
     for overlay in list_overlays(root)? {
-        for built in build_with_sources(root, &overlay)? {
-            if is_custom_resource(&built.object) {
-                items.push(serde_json::json!({"source": built.source, "object": built.object}));
-            }
-        }
+        out.extend(
+            build_with_sources(root, &overlay)?
+                .into_iter()
+                .filter(|b| is_custom_resource(&b.object)),
+        );
     }
-    if items.is_empty() {
+    if out.is_empty() {
         return Err(format!("no custom resources in the overlays of {DIR}"));
     }
+    Ok(out)
+}
+
+/// `built` against their CRD schemas, in one run of [`CRD_VALIDATOR`].
+pub fn check_against_crds(built: &[Built]) -> Result<BTreeMap<String, usize>, String> {
+    let items: Vec<serde_json::Value> = built
+        .iter()
+        .map(|b| serde_json::json!({"source": b.source, "object": b.object}))
+        .collect();
     let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let input = tmp.path().join("objects.json");
     std::fs::write(&input, serde_json::Value::Array(items).to_string())
@@ -210,6 +224,13 @@ pub fn check_custom_resources(root: &Path) -> Result<BTreeMap<String, usize>, St
             )
         })
         .collect();
+    let passed: usize = report.checked.values().sum();
+    if problems.is_empty() && passed != built.len() {
+        return Err(format!(
+            "{CRD_VALIDATOR} passed {passed} of {} custom resources and named no problem",
+            built.len()
+        ));
+    }
     if problems.is_empty() {
         Ok(report.checked)
     } else {
@@ -302,22 +323,32 @@ pub fn trivy_not_applicable(id: &str, message: &str) -> bool {
         .any(|(i, object, _)| *i == id && message.contains(object))
 }
 
-/// `trivy config` over each overlay's build, with the checks built into
-/// trivy (no download): the number of checks passed, or every finding not
-/// in [`TRIVY_NOT_APPLICABLE`].
+/// `trivy config` over each overlay's build: the number of checks passed,
+/// or every finding not in [`TRIVY_NOT_APPLICABLE`].
 pub fn trivy(root: &Path) -> Result<usize, String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-    let builds = tmp.path().join("builds");
-    std::fs::create_dir_all(&builds).map_err(|e| format!("{}: {e}", builds.display()))?;
+    let files = write_builds(root, tmp.path(), "")?;
+    trivy_scan(tmp.path(), files)
+}
+
+/// Each overlay's build as `<prefix><env>.yaml` in `dir`; how many.
+pub fn write_builds(root: &Path, dir: &Path, prefix: &str) -> Result<usize, String> {
     let overlays = list_overlays(root)?;
     for overlay in &overlays {
         let env = overlay.rsplit('/').next().unwrap_or("overlay");
         let yaml = super::kubernetes::build(root, overlay)?;
-        std::fs::write(builds.join(format!("{env}.yaml")), yaml)
+        std::fs::write(dir.join(format!("{prefix}{env}.yaml")), yaml)
             .map_err(|e| format!("writing the build of {overlay}: {e}"))?;
     }
+    Ok(overlays.len())
+}
+
+/// `trivy config` over the `files` builds in `dir`, with the checks built
+/// into trivy (no download).
+pub fn trivy_scan(dir: &Path, files: usize) -> Result<usize, String> {
+    let cache = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let mut cmd = command("trivy");
-    cmd.env("TRIVY_CACHE_DIR", tmp.path().join("cache"))
+    cmd.env("TRIVY_CACHE_DIR", cache.path())
         .args([
             "config",
             "--skip-check-update",
@@ -325,7 +356,7 @@ pub fn trivy(root: &Path) -> Result<usize, String> {
             "--format",
             "json",
         ])
-        .arg(&builds);
+        .arg(dir);
     let out = cmd
         .output()
         .map_err(|e| format!("could not run trivy: {e}"))?;
@@ -340,11 +371,8 @@ pub fn trivy(root: &Path) -> Result<usize, String> {
     let report: TrivyReport = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("trivy printed no JSON report: {e}"))?;
     let scanned: BTreeSet<&str> = report.results.iter().map(|r| r.target.as_str()).collect();
-    if scanned.len() != overlays.len() {
-        return Err(format!(
-            "trivy scanned {scanned:?}, not the {} overlay builds",
-            overlays.len()
-        ));
+    if scanned.len() != files {
+        return Err(format!("trivy scanned {scanned:?}, not the {files} builds"));
     }
     let mut passed = 0;
     let mut findings = Vec::new();
