@@ -533,3 +533,150 @@ fn scrape_objects_carry_the_chart_label_and_the_compose_job_names() {
     let compose = k8s.read("monitoring/prometheus/prometheus.yml");
     assert!(compose.contains("job_name: app") && compose.contains("job_name: worker"));
 }
+
+/// GitHub's anchor for a Markdown heading: lower case, punctuation dropped,
+/// spaces as hyphens.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// Every `runbook_url` of a rule file (compose's or a PrometheusRule):
+/// `(alert, url)`.
+fn runbook_urls(text: &str) -> Vec<(String, String)> {
+    let doc: Value = serde_norway::from_str(text).unwrap();
+    let groups = doc["spec"]["groups"]
+        .as_sequence()
+        .or_else(|| doc["groups"].as_sequence())
+        .expect("groups");
+    groups
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .filter(|r| r.get("alert").is_some())
+        .map(|r| {
+            let url = r["annotations"]["runbook_url"].as_str();
+            let name = alert_name(r).to_string();
+            let url = url.unwrap_or_else(|| panic!("{name} has no runbook_url"));
+            (name, url.to_string())
+        })
+        .collect()
+}
+
+/// The inline code spans of `markdown` that are kubectl commands.
+fn kubectl_spans(markdown: &str) -> Vec<String> {
+    markdown
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with("kubectl "))
+        .map(String::from)
+        .collect()
+}
+
+/// Whether kubectl accepts `command` (run by bash in `dir`): with a
+/// kubeconfig naming a closed port, a command that parses gets as far as
+/// calling the API server and is refused; a bad flag, subcommand or
+/// argument count fails before that with a usage error.
+fn kubectl_parses(dir: &Path, kubeconfig: &Path, command: &str) -> (bool, String) {
+    let kubectl = require_tool("kubectl");
+    let path = format!(
+        "{}:{}",
+        kubectl.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = Command::new("bash")
+        .args(["-c", command])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    (
+        !out.status.success()
+            && (text.contains("connection refused") || text.contains("was refused")),
+        text,
+    )
+}
+
+#[test]
+fn every_alert_links_a_runbook_section_and_its_kubectl_commands_parse() {
+    let scratch = tempfile::tempdir().unwrap();
+    let kubeconfig = scratch.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\n\
+             clusters: [{{name: closed, cluster: {{server: \"https://127.0.0.1:{}\"}}}}]\n\
+             users: [{{name: nobody, user: {{token: none}}}}]\n\
+             contexts: [{{name: closed, context: {{cluster: closed, user: nobody}}}}]\n\
+             current-context: closed\n",
+            common::free_port()
+        ),
+    )
+    .unwrap();
+    let (mut urls, mut commands) = (0, 0);
+    // The same command with another namespace parses the same: each is run once.
+    let mut tried = std::collections::BTreeSet::new();
+    for preset in presets() {
+        let k8s = init_preset_with(&preset, &[K8S]);
+        let runbook = k8s.read("docs/RUNBOOK.md");
+        let anchors: Vec<String> = runbook
+            .lines()
+            .filter_map(|l| l.strip_prefix("### "))
+            .map(anchor)
+            .collect();
+        let rule_files: Vec<String> = k8s
+            .files()
+            .into_iter()
+            .filter(|f| {
+                (f.starts_with("monitoring/prometheus/rules/") && f.ends_with(".yml"))
+                    || (f.starts_with(&format!("{MONITORING}/prometheusrule-"))
+                        && f.ends_with(".yaml"))
+            })
+            .collect();
+        let prometheus_rules = rule_files.iter().filter(|f| f.starts_with(MONITORING));
+        assert!(prometheus_rules.count() >= 2, "{preset}: {rule_files:?}");
+        for file in &rule_files {
+            for (alert, url) in runbook_urls(&k8s.read(file)) {
+                let (page, fragment) = url.split_once('#').unwrap_or((&url, ""));
+                assert_eq!(page, "docs/RUNBOOK.md", "{preset}/{file}: {alert}");
+                assert!(
+                    anchors.iter().any(|a| a == fragment),
+                    "{preset}/{file}: {alert}'s runbook_url {url} has no section"
+                );
+                urls += 1;
+            }
+        }
+        // The cluster's sections give kubectl commands; each must parse.
+        let spans = kubectl_spans(&runbook);
+        assert!(spans.len() >= 10, "{preset}: {spans:?}");
+        let namespace = format!("-n {} ", preset_service(&k8s));
+        for command in spans {
+            if !tried.insert(command.replace(&namespace, "-n NAMESPACE ")) {
+                continue;
+            }
+            let (ok, text) = kubectl_parses(k8s.path(), &kubeconfig, &command);
+            assert!(
+                ok,
+                "{preset}: the runbook's `{command}` does not parse:\n{text}"
+            );
+            commands += 1;
+        }
+    }
+    // The check rejects what kubectl would: a misspelt flag, a bad verb.
+    for bad in [
+        "kubectl -n x logs POD --previus",
+        "kubectl -n x rolout undo deployment/app",
+        "kubectl -n x create job manual --from=cronjob/a extra",
+    ] {
+        let (ok, text) = kubectl_parses(scratch.path(), &kubeconfig, bad);
+        assert!(!ok, "`{bad}` passed:\n{text}");
+    }
+    eprintln!("{urls} runbook_urls resolved, {commands} kubectl commands parsed");
+}
