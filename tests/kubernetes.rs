@@ -78,6 +78,14 @@ fn nginx_headers(snippet: &str) -> BTreeMap<String, String> {
 // --- the checks ---------------------------------------------------------------
 
 /// What one overlay's build must say, beyond the validators.
+/// The namespace a NetworkPolicy peer selects by name.
+fn peer_namespace(peer: &Value) -> &str {
+    s(peer, "namespaceSelector.matchLabels")
+        .and_then(|m| m.get("kubernetes.io/metadata.name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Value]) {
     let at = |what: &str| format!("{preset}/{env}: {what}");
     let ns = p.service.name.as_str();
@@ -302,12 +310,25 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
         .flat_map(|r| seq(r, "http.paths"))
         .map(|p| str_at(p, "backend.service.name"))
         .collect();
-    assert_eq!(
-        backends,
-        BTreeSet::from(["app", "not-public"]),
-        "{}",
-        at("Ingress backends")
-    );
+    // A built front end is served by its own Deployment (web), as the
+    // compose edge serves it; every other path reaches the app.
+    let front_end = !p.service.static_dir.is_empty();
+    let fallback = if front_end { "web" } else { "app" };
+    let mut expected_backends = BTreeSet::from(["app", "not-public"]);
+    if front_end {
+        expected_backends.insert("web");
+        let web = named(docs, "Deployment", "web");
+        assert_eq!(str_at(pod_spec(web), "serviceAccountName"), "internal");
+        named(docs, "Service", "web");
+        let policy = named(docs, "NetworkPolicy", "web-ingress");
+        let sources: Vec<&str> = seq(policy, "spec.ingress")
+            .iter()
+            .flat_map(|r| seq(r, "from"))
+            .map(|f| peer_namespace(f))
+            .collect();
+        assert_eq!(sources, ["ingress-nginx"], "{}", at("web's sources"));
+    }
+    assert_eq!(backends, expected_backends, "{}", at("Ingress backends"));
     for sc in &p.sidecars {
         named(docs, "Deployment", &sc.name);
         named(docs, "Service", &sc.name);
@@ -361,9 +382,14 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
             at(&format!("{spelling} is routed elsewhere"))
         );
     }
+    assert_eq!(
+        route(&routes, "/calls/42"),
+        Some(fallback),
+        "{}",
+        at("an unclaimed path")
+    );
     for public in [
         p.service.health_path.as_str(),
-        "/",
         &format!("{}/x", p.service.auth_path),
         &format!("{}/metricsx", p.service.api_prefix),
     ] {

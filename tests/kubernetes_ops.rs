@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::kubernetes_ops::{cronjob_command, kustomize_build, longest_gap_hours};
+use common::kubernetes_ops::{
+    cronjob_command, documents, http_get, kustomize_build, localize, longest_gap_hours,
+};
 use common::postgres::Postgres;
 use common::{init_preset_with, presets, require_tool, Run};
 use serde_norway::Value;
@@ -679,4 +681,97 @@ fn every_alert_links_a_runbook_section_and_its_kubectl_commands_parse() {
         assert!(!ok, "`{bad}` passed:\n{text}");
     }
     eprintln!("{urls} runbook_urls resolved, {commands} kubectl commands parsed");
+}
+
+#[test]
+fn the_front_end_server_serves_the_build_and_spa_routes_with_its_rendered_config() {
+    use std::os::unix::fs::PermissionsExt;
+    let k8s = init_preset_with("fastapi-three-tier", &[K8S]);
+    let docs = documents(&k8s.read("deploy/k8s/base/web.yaml"));
+    let of = |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap();
+    let config = of("ConfigMap")["data"]["nginx.conf"].as_str().unwrap();
+    let pod = &of("Deployment")["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    let container_port = c["ports"][0]["containerPort"].as_u64().unwrap();
+
+    // The pod's folders as local directories; nginx here starts as root and
+    // serves as nobody, so they are world-readable (the pod's uid 10101
+    // reads the image's files the same way).
+    let work = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = |name: &str| {
+        let d = work.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let (config_dir, tmp, html) = (dir("config"), dir("tmp"), dir("html"));
+    let mut mounts: BTreeMap<&str, &Path> = BTreeMap::new();
+    for m in c["volumeMounts"].as_sequence().unwrap() {
+        let here = match m["mountPath"].as_str().unwrap() {
+            "/etc/nginx/web" => config_dir.as_path(),
+            "/tmp" => tmp.as_path(),
+            other => panic!("no local directory for {other}"),
+        };
+        mounts.insert(m["mountPath"].as_str().unwrap(), here);
+    }
+    mounts.insert("/usr/share/nginx/html", html.as_path());
+    let port = common::free_port();
+    let listen = format!("listen {container_port};");
+    assert!(config.contains(&listen), "{config}");
+    let local_config =
+        localize(config, &mounts).replace(&listen, &format!("listen 127.0.0.1:{port};"));
+    std::fs::write(config_dir.join("nginx.conf"), local_config).unwrap();
+
+    // A build as Vite writes it: index.html and hashed assets.
+    std::fs::create_dir_all(html.join("assets")).unwrap();
+    let index =
+        "<!doctype html><title>calls</title><script src=\"/assets/index-3f2a.js\"></script>\n";
+    std::fs::write(html.join("index.html"), index).unwrap();
+    std::fs::write(html.join("assets/index-3f2a.js"), "console.log('calls');\n").unwrap();
+
+    let argv: Vec<String> = c["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| localize(a.as_str().unwrap(), &mounts))
+        .collect();
+    assert_eq!(argv[0], "nginx");
+    let mut server = common::Server(
+        Command::new(require_tool("nginx"))
+            .args(&argv[1..])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    server.wait_for_port(port, "the front end's nginx");
+
+    let (status, kind, body) = http_get(port, "/");
+    assert_eq!(
+        (status, kind.as_str(), body.as_str()),
+        (200, "text/html", index)
+    );
+    // A client-side route: index.html, for the front end's router.
+    let (status, kind, body) = http_get(port, "/calls/42");
+    assert_eq!(
+        (status, kind.as_str(), body.as_str()),
+        (200, "text/html", index)
+    );
+    let (status, kind, body) = http_get(port, "/assets/index-3f2a.js");
+    assert_eq!(status, 200);
+    assert!(kind.contains("javascript"), "{kind}");
+    assert_eq!(body, "console.log('calls');\n");
+    // The probes' paths answer as the Deployment expects.
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let path = c[probe]["httpGet"]["path"].as_str().unwrap();
+        assert_eq!(http_get(port, path).0, 200, "{probe} {path}");
+    }
+    // Without a build the image is not ready: a clear 503, not a 403 or a loop.
+    std::fs::remove_file(html.join("index.html")).unwrap();
+    let (status, _, body) = http_get(port, "/calls/42");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not built"), "{body}");
+    let readiness = c["readinessProbe"]["httpGet"]["path"].as_str().unwrap();
+    assert_eq!(http_get(port, readiness).0, 503);
+    // Its pid and temp files went to the /tmp volume, nowhere else.
+    assert!(tmp.join("nginx.pid").exists());
 }

@@ -193,6 +193,10 @@ pub fn kubernetes_backups(p: &Profile) -> bool {
 pub fn kubernetes_backup_postgres(p: &Profile) -> bool {
     kubernetes(p) && postgres(p)
 }
+/// The built front end gets its own nginx Deployment (compose's edge serves it).
+pub fn kubernetes_static(p: &Profile) -> bool {
+    kubernetes(p) && !p.service.static_dir.is_empty()
+}
 
 /// Every file shipready can write, grouped by area. Order is output order.
 #[rustfmt::skip]
@@ -459,7 +463,8 @@ pub const CATALOG: &[Entry] = &[
     file("deploy/k8s/base/backup/cronjob-backup-postgres.yaml.tera", "deploy/k8s/base/backup/cronjob-backup-postgres.yaml", kubernetes_backup_postgres),
     file("deploy/k8s/base/backup/cronjob-verify-backup.yaml.tera", "deploy/k8s/base/backup/cronjob-verify-backup.yaml", kubernetes_backup_postgres),
     script("deploy/k8s/base/backup/backup-postgres.sh.tera", "deploy/k8s/base/backup/backup-postgres.sh", kubernetes_backup_postgres),
-    script("deploy/k8s/base/backup/verify-backup.sh.tera", "deploy/k8s/base/backup/verify-backup.sh", kubernetes_backup_postgres),
+    script("deploy/k8s/base/backup/verify-backup.sh.tera", "deploy/k8s/base/backup/verify-backup.sh", kubernetes_backup_postgres),    // Kubernetes front end and exporters
+    file("deploy/k8s/base/web.yaml.tera", "deploy/k8s/base/web.yaml", kubernetes_static),
 ];
 
 /// Directory under `templates/` holding files that are included by other
