@@ -121,7 +121,8 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
         .filter(|d| matches!(kind(d), "Deployment" | "Job" | "CronJob"))
         .collect();
     assert!(!workloads.is_empty());
-    let mut secret_keys_used = BTreeSet::new();
+    // Secret name => the keys pods mount from it.
+    let mut secret_keys_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for w in &workloads {
         let pod = pod_spec(w);
         let who = at(&format!("{} {}", kind(w), name(w)));
@@ -172,7 +173,10 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
         }
         for v in seq(pod, "volumes") {
             for item in seq(v, "secret.items") {
-                secret_keys_used.insert(str_at(item, "key").to_string());
+                secret_keys_used
+                    .entry(str_at(v, "secret.secretName").to_string())
+                    .or_default()
+                    .insert(str_at(item, "key").to_string());
             }
             // Only emptyDir, secrets and configuration: nothing from the host.
             assert!(
@@ -336,23 +340,26 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
 
     // Secrets: one ExternalSecret from the shared store, holding every key
     // a pod mounts.
-    let es = named(docs, "ExternalSecret", "app-secrets");
-    assert_eq!(
-        str_at(es, "spec.secretStoreRef.name"),
-        "aws-secrets-manager"
-    );
+    named(docs, "ExternalSecret", "app-secrets");
     named(docs, "SecretStore", "aws-secrets-manager");
-    let provided: BTreeSet<String> = seq(es, "spec.data")
-        .iter()
-        .map(|d| str_at(d, "secretKey").to_string())
-        .collect();
-    assert!(
-        secret_keys_used.is_subset(&provided),
-        "{}",
-        at(&format!(
-            "mounted {secret_keys_used:?}, provided {provided:?}"
-        ))
-    );
+    for (secret, used) in &secret_keys_used {
+        let es = named(docs, "ExternalSecret", secret);
+        assert_eq!(
+            str_at(es, "spec.secretStoreRef.name"),
+            "aws-secrets-manager"
+        );
+        let provided: BTreeSet<String> = seq(es, "spec.data")
+            .iter()
+            .map(|d| str_at(d, "secretKey").to_string())
+            .collect();
+        assert!(
+            used.is_subset(&provided),
+            "{}",
+            at(&format!(
+                "{secret}: mounted {used:?}, provided {provided:?}"
+            ))
+        );
+    }
 
     // Metrics: in any spelling, the longest-first regex match is the
     // Service with no endpoints; the app's public paths still reach the app.

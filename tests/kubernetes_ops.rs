@@ -775,3 +775,149 @@ fn the_front_end_server_serves_the_build_and_spa_routes_with_its_rendered_config
     // Its pid and temp files went to the /tmp volume, nowhere else.
     assert!(tmp.join("nginx.pid").exists());
 }
+
+/// Metric families the rules read, and the exporter image (compose's) that
+/// produces each.
+const METRIC_SOURCES: &[(&str, &str, &str)] = &[
+    ("pg_", "postgres", "postgres-exporter"),
+    ("redis_", "redis", "redis-exporter"),
+];
+
+/// Labels of a selector map, as (key, value) pairs.
+fn label_pairs(v: &Value) -> Vec<(String, String)> {
+    v.as_mapping()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.as_str().unwrap().to_string(),
+                v.as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn selects(selector: &[(String, String)], labels: &Value) -> bool {
+    !selector.is_empty()
+        && selector
+            .iter()
+            .all(|(k, v)| labels.get(k.as_str()).and_then(Value::as_str) == Some(v))
+}
+
+#[test]
+fn exporters_run_in_the_cluster_under_the_job_names_the_rules_select() {
+    let job_selector = regex::Regex::new(r#"\bjob\s*=~?\s*"([^"]+)""#).unwrap();
+    let mut checked = 0;
+    for preset in presets() {
+        let k8s = init_preset_with(&preset, &[K8S]);
+        let compose: Value = serde_norway::from_str(&k8s.read("compose.prod.yaml")).unwrap();
+        let docs = kustomize_build(&k8s.path().join(MONITORING));
+        let of = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind);
+        // job => the images of the pods its monitor scrapes.
+        let mut jobs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for monitor in of("ServiceMonitor").chain(of("PodMonitor")) {
+            let endpoints = monitor["spec"]["endpoints"]
+                .as_sequence()
+                .or_else(|| monitor["spec"]["podMetricsEndpoints"].as_sequence())
+                .unwrap();
+            let relabel = &endpoints[0]["relabelings"][0];
+            assert_eq!(relabel["targetLabel"], "job", "{preset}");
+            let job = relabel["replacement"].as_str().unwrap().to_string();
+            let selector = label_pairs(&monitor["spec"]["selector"]["matchLabels"]);
+            // A ServiceMonitor selects Services, whose selector picks pods.
+            let pod_selector = if monitor["kind"] == "ServiceMonitor" {
+                of("Service")
+                    .find(|s| selects(&selector, &s["metadata"]["labels"]))
+                    .map(|s| label_pairs(&s["spec"]["selector"]))
+            } else {
+                Some(selector)
+            };
+            let images = pod_selector
+                .map(|sel| {
+                    of("Deployment")
+                        .filter(|d| selects(&sel, &d["spec"]["template"]["metadata"]["labels"]))
+                        .flat_map(|d| {
+                            d["spec"]["template"]["spec"]["containers"]
+                                .as_sequence()
+                                .unwrap()
+                                .iter()
+                                .map(|c| c["image"].as_str().unwrap().to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            jobs.insert(job, images);
+        }
+        for rule_doc in of("PrometheusRule") {
+            for g in rule_doc["spec"]["groups"].as_sequence().unwrap() {
+                for r in g["rules"].as_sequence().unwrap() {
+                    let expr = r["expr"].as_str().unwrap();
+                    let cluster = expr.contains("kube_");
+                    for m in job_selector.captures_iter(expr) {
+                        let job = &m[1];
+                        assert!(
+                            cluster || jobs.contains_key(job),
+                            "{preset}: {} selects job {job}; the monitors give {:?}",
+                            alert_name(r),
+                            jobs.keys()
+                        );
+                    }
+                    for (prefix, job, service) in METRIC_SOURCES {
+                        let reads = expr
+                            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                            .any(|w| w.starts_with(prefix));
+                        if !reads {
+                            continue;
+                        }
+                        let want = compose["services"][*service]["image"].as_str();
+                        let want =
+                            want.unwrap_or_else(|| panic!("{preset}: compose has no {service}"));
+                        assert_eq!(
+                            jobs.get(*job).map(Vec::as_slice),
+                            Some([want.to_string()].as_slice()),
+                            "{preset}: {} reads {prefix}*, which nothing scrapes as job {job}",
+                            alert_name(r)
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        // Each exporter: scraped from Prometheus's namespace on its port,
+        // out to its store's port only.
+        for (_, job, name) in METRIC_SOURCES {
+            let Some(deployment) = of("Deployment").find(|d| d["metadata"]["name"] == *name) else {
+                assert!(!jobs.contains_key(*job), "{preset}: {job} without {name}");
+                continue;
+            };
+            let port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]
+                ["containerPort"]
+                .clone();
+            let policy = of("NetworkPolicy")
+                .find(|p| p["metadata"]["name"] == *name)
+                .unwrap_or_else(|| panic!("{preset}: no NetworkPolicy for {name}"));
+            assert!(selects(
+                &label_pairs(&policy["spec"]["podSelector"]["matchLabels"]),
+                &deployment["spec"]["template"]["metadata"]["labels"]
+            ));
+            let ingress = &policy["spec"]["ingress"];
+            assert_eq!(ingress.as_sequence().unwrap().len(), 1, "{preset}/{name}");
+            assert_eq!(
+                ingress[0]["from"][0]["namespaceSelector"]["matchLabels"]
+                    ["kubernetes.io/metadata.name"],
+                "monitoring"
+            );
+            assert_eq!(ingress[0]["ports"][0]["port"], port, "{preset}/{name}");
+            let store_port = if *job == "postgres" { 5432 } else { 6379 };
+            let egress = policy["spec"]["egress"].as_sequence().unwrap();
+            let ports: Vec<&Value> = egress
+                .iter()
+                .flat_map(|e| e["ports"].as_sequence().unwrap())
+                .map(|p| &p["port"])
+                .collect();
+            assert_eq!(ports, [&Value::from(store_port)], "{preset}/{name}");
+        }
+    }
+    assert!(checked >= 10, "only {checked} exporter rules checked");
+    eprintln!("{checked} exporter-backed rules matched to a monitor and compose's image");
+}
