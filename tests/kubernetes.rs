@@ -328,7 +328,7 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
         let sources: Vec<&str> = seq(policy, "spec.ingress")
             .iter()
             .flat_map(|r| seq(r, "from"))
-            .map(|f| peer_namespace(f))
+            .map(peer_namespace)
             .collect();
         assert_eq!(sources, ["ingress-nginx"], "{}", at("web's sources"));
     }
