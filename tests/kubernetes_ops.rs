@@ -8,7 +8,7 @@
 mod common;
 
 use common::kubernetes_ops::{
-    cronjob_command, documents, http_get, kustomize_build, localize, longest_gap_hours,
+    cronjob_command, http_get, kustomize_build, localize, longest_gap_hours,
 };
 use common::postgres::Postgres;
 use common::{init_preset_with, presets, require_tool, Run};
@@ -687,10 +687,27 @@ fn every_alert_links_a_runbook_section_and_its_kubectl_commands_parse() {
 fn the_front_end_server_serves_the_build_and_spa_routes_with_its_rendered_config() {
     use std::os::unix::fs::PermissionsExt;
     let k8s = init_preset_with("fastapi-three-tier", &[K8S]);
-    let docs = documents(&k8s.read("deploy/k8s/base/web.yaml"));
-    let of = |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap();
-    let config = of("ConfigMap")["data"]["nginx.conf"].as_str().unwrap();
-    let pod = &of("Deployment")["spec"]["template"]["spec"];
+    // The built base: the Deployment as applied, with the generated
+    // ConfigMap it mounts.
+    let docs = kustomize_build(&k8s.path().join("deploy/k8s/base"));
+    let web = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "web")
+        .expect("a web Deployment");
+    let pod = &web["spec"]["template"]["spec"];
+    let mounted = pod["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|v| v["configMap"]["name"].as_str())
+        .unwrap();
+    let config = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == mounted)
+        .unwrap_or_else(|| panic!("no ConfigMap {mounted}"))["data"]["nginx.conf"]
+        .as_str()
+        .unwrap();
+    assert_eq!(config, k8s.read("deploy/k8s/base/web-nginx.conf"));
     let c = &pod["containers"][0];
     let container_port = c["ports"][0]["containerPort"].as_u64().unwrap();
 

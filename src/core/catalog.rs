@@ -465,6 +465,7 @@ pub const CATALOG: &[Entry] = &[
     script("deploy/k8s/base/backup/verify-backup.sh.tera", "deploy/k8s/base/backup/verify-backup.sh", kubernetes_backup_postgres),
     // Kubernetes front end and exporters
     file("deploy/k8s/base/web.yaml.tera", "deploy/k8s/base/web.yaml", kubernetes_static),
+    file("deploy/k8s/base/web-nginx.conf.tera", "deploy/k8s/base/web-nginx.conf", kubernetes_static),
     file("deploy/k8s/base/monitoring/postgres-exporter.yaml.tera", "deploy/k8s/base/monitoring/postgres-exporter.yaml", kubernetes_monitoring_postgres),
     file("deploy/k8s/base/monitoring/redis-exporter.yaml.tera", "deploy/k8s/base/monitoring/redis-exporter.yaml", kubernetes_monitoring_redis),
 ];

@@ -119,17 +119,6 @@ pub fn cronjob_command(
     cmd
 }
 
-/// The objects of one multi-document manifest file.
-pub fn documents(text: &str) -> Vec<Value> {
-    text.split("\n---\n")
-        .filter(|d| {
-            d.lines()
-                .any(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        })
-        .map(|d| serde_norway::from_str(d).unwrap())
-        .collect()
-}
-
 /// `text` with each pod path (a mount, or a folder of the image) replaced
 /// by the local directory standing in for it.
 pub fn localize(text: &str, mounts: &BTreeMap<&str, &Path>) -> String {
