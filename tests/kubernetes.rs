@@ -82,6 +82,14 @@ fn nginx_headers(snippet: &str) -> BTreeMap<String, String> {
 // --- the checks ---------------------------------------------------------------
 
 /// What one overlay's build must say, beyond the validators.
+/// The namespace a NetworkPolicy peer selects by name.
+fn peer_namespace(peer: &Value) -> &str {
+    s(peer, "namespaceSelector.matchLabels")
+        .and_then(|m| m.get("kubernetes.io/metadata.name"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Value]) {
     let at = |what: &str| format!("{preset}/{env}: {what}");
     let ns = p.service.name.as_str();
@@ -117,7 +125,8 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
         .filter(|d| matches!(kind(d), "Deployment" | "Job" | "CronJob"))
         .collect();
     assert!(!workloads.is_empty());
-    let mut secret_keys_used = BTreeSet::new();
+    // Secret name => the keys pods mount from it.
+    let mut secret_keys_used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for w in &workloads {
         let pod = pod_spec(w);
         let who = at(&format!("{} {}", kind(w), name(w)));
@@ -168,7 +177,10 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
         }
         for v in seq(pod, "volumes") {
             for item in seq(v, "secret.items") {
-                secret_keys_used.insert(str_at(item, "key").to_string());
+                secret_keys_used
+                    .entry(str_at(v, "secret.secretName").to_string())
+                    .or_default()
+                    .insert(str_at(item, "key").to_string());
             }
             // Only emptyDir, secrets and configuration: nothing from the host.
             assert!(
@@ -306,12 +318,25 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
         .flat_map(|r| seq(r, "http.paths"))
         .map(|p| str_at(p, "backend.service.name"))
         .collect();
-    assert_eq!(
-        backends,
-        BTreeSet::from(["app", "not-public"]),
-        "{}",
-        at("Ingress backends")
-    );
+    // A built front end is served by its own Deployment (web), as the
+    // compose edge serves it; every other path reaches the app.
+    let front_end = !p.service.static_dir.is_empty();
+    let fallback = if front_end { "web" } else { "app" };
+    let mut expected_backends = BTreeSet::from(["app", "not-public"]);
+    if front_end {
+        expected_backends.insert("web");
+        let web = named(docs, "Deployment", "web");
+        assert_eq!(str_at(pod_spec(web), "serviceAccountName"), "internal");
+        named(docs, "Service", "web");
+        let policy = named(docs, "NetworkPolicy", "web-ingress");
+        let sources: Vec<&str> = seq(policy, "spec.ingress")
+            .iter()
+            .flat_map(|r| seq(r, "from"))
+            .map(peer_namespace)
+            .collect();
+        assert_eq!(sources, ["ingress-nginx"], "{}", at("web's sources"));
+    }
+    assert_eq!(backends, expected_backends, "{}", at("Ingress backends"));
     for sc in &p.sidecars {
         named(docs, "Deployment", &sc.name);
         named(docs, "Service", &sc.name);
@@ -319,23 +344,26 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
 
     // Secrets: one ExternalSecret from the shared store, holding every key
     // a pod mounts.
-    let es = named(docs, "ExternalSecret", "app-secrets");
-    assert_eq!(
-        str_at(es, "spec.secretStoreRef.name"),
-        "aws-secrets-manager"
-    );
+    named(docs, "ExternalSecret", "app-secrets");
     named(docs, "SecretStore", "aws-secrets-manager");
-    let provided: BTreeSet<String> = seq(es, "spec.data")
-        .iter()
-        .map(|d| str_at(d, "secretKey").to_string())
-        .collect();
-    assert!(
-        secret_keys_used.is_subset(&provided),
-        "{}",
-        at(&format!(
-            "mounted {secret_keys_used:?}, provided {provided:?}"
-        ))
-    );
+    for (secret, used) in &secret_keys_used {
+        let es = named(docs, "ExternalSecret", secret);
+        assert_eq!(
+            str_at(es, "spec.secretStoreRef.name"),
+            "aws-secrets-manager"
+        );
+        let provided: BTreeSet<String> = seq(es, "spec.data")
+            .iter()
+            .map(|d| str_at(d, "secretKey").to_string())
+            .collect();
+        assert!(
+            used.is_subset(&provided),
+            "{}",
+            at(&format!(
+                "{secret}: mounted {used:?}, provided {provided:?}"
+            ))
+        );
+    }
 
     // Metrics: in any spelling, the longest-first regex match is the
     // Service with no endpoints; the app's public paths still reach the app.
@@ -365,9 +393,14 @@ fn check_semantics(preset: &str, env: &str, p: &Profile, root: &Path, docs: &[Va
             at(&format!("{spelling} is routed elsewhere"))
         );
     }
+    assert_eq!(
+        route(&routes, "/calls/42"),
+        Some(fallback),
+        "{}",
+        at("an unclaimed path")
+    );
     for public in [
         p.service.health_path.as_str(),
-        "/",
         &format!("{}/x", p.service.auth_path),
         &format!("{}/metricsx", p.service.api_prefix),
     ] {

@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::kubernetes_ops::{cronjob_command, kustomize_build, longest_gap_hours};
+use common::kubernetes_ops::{
+    cronjob_command, http_get, kustomize_build, localize, longest_gap_hours,
+};
 use common::postgres::Postgres;
 use common::{init_preset_with, presets, require_tool, Run};
 use serde_norway::Value;
@@ -532,4 +534,407 @@ fn scrape_objects_carry_the_chart_label_and_the_compose_job_names() {
     // compose's Prometheus scrapes the same two jobs.
     let compose = k8s.read("monitoring/prometheus/prometheus.yml");
     assert!(compose.contains("job_name: app") && compose.contains("job_name: worker"));
+}
+
+/// GitHub's anchor for a Markdown heading: lower case, punctuation dropped,
+/// spaces as hyphens.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-' || *c == '_')
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+/// Every `runbook_url` of a rule file (compose's or a PrometheusRule):
+/// `(alert, url)`.
+fn runbook_urls(text: &str) -> Vec<(String, String)> {
+    let doc: Value = serde_norway::from_str(text).unwrap();
+    let groups = doc["spec"]["groups"]
+        .as_sequence()
+        .or_else(|| doc["groups"].as_sequence())
+        .expect("groups");
+    groups
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .filter(|r| r.get("alert").is_some())
+        .map(|r| {
+            let url = r["annotations"]["runbook_url"].as_str();
+            let name = alert_name(r).to_string();
+            let url = url.unwrap_or_else(|| panic!("{name} has no runbook_url"));
+            (name, url.to_string())
+        })
+        .collect()
+}
+
+/// The inline code spans of `markdown` that are kubectl commands.
+fn kubectl_spans(markdown: &str) -> Vec<String> {
+    markdown
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| s.starts_with("kubectl "))
+        .map(String::from)
+        .collect()
+}
+
+/// Whether kubectl accepts `command` (run by bash in `dir`): with a
+/// kubeconfig naming a closed port, a command that parses gets as far as
+/// calling the API server and is refused; a bad flag, subcommand or
+/// argument count fails before that with a usage error.
+fn kubectl_parses(dir: &Path, kubeconfig: &Path, command: &str) -> (bool, String) {
+    let kubectl = require_tool("kubectl");
+    let path = format!(
+        "{}:{}",
+        kubectl.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let out = Command::new("bash")
+        .args(["-c", command])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).into_owned();
+    (
+        !out.status.success()
+            && (text.contains("connection refused") || text.contains("was refused")),
+        text,
+    )
+}
+
+#[test]
+fn every_alert_links_a_runbook_section_and_its_kubectl_commands_parse() {
+    let scratch = tempfile::tempdir().unwrap();
+    let kubeconfig = scratch.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\n\
+             clusters: [{{name: closed, cluster: {{server: \"https://127.0.0.1:{}\"}}}}]\n\
+             users: [{{name: nobody, user: {{token: none}}}}]\n\
+             contexts: [{{name: closed, context: {{cluster: closed, user: nobody}}}}]\n\
+             current-context: closed\n",
+            common::free_port()
+        ),
+    )
+    .unwrap();
+    let (mut urls, mut commands) = (0, 0);
+    // The same command with another namespace parses the same: each is run once.
+    let mut tried = std::collections::BTreeSet::new();
+    for preset in presets() {
+        let k8s = init_preset_with(&preset, &[K8S]);
+        let runbook = k8s.read("docs/RUNBOOK.md");
+        let anchors: Vec<String> = runbook
+            .lines()
+            .filter_map(|l| l.strip_prefix("### "))
+            .map(anchor)
+            .collect();
+        let rule_files: Vec<String> = k8s
+            .files()
+            .into_iter()
+            .filter(|f| {
+                (f.starts_with("monitoring/prometheus/rules/") && f.ends_with(".yml"))
+                    || (f.starts_with(&format!("{MONITORING}/prometheusrule-"))
+                        && f.ends_with(".yaml"))
+            })
+            .collect();
+        let prometheus_rules = rule_files.iter().filter(|f| f.starts_with(MONITORING));
+        assert!(prometheus_rules.count() >= 2, "{preset}: {rule_files:?}");
+        for file in &rule_files {
+            for (alert, url) in runbook_urls(&k8s.read(file)) {
+                let (page, fragment) = url.split_once('#').unwrap_or((&url, ""));
+                assert_eq!(page, "docs/RUNBOOK.md", "{preset}/{file}: {alert}");
+                assert!(
+                    anchors.iter().any(|a| a == fragment),
+                    "{preset}/{file}: {alert}'s runbook_url {url} has no section"
+                );
+                urls += 1;
+            }
+        }
+        // The cluster's sections give kubectl commands; each must parse.
+        let spans = kubectl_spans(&runbook);
+        assert!(spans.len() >= 10, "{preset}: {spans:?}");
+        let namespace = format!("-n {} ", preset_service(&k8s));
+        for command in spans {
+            if !tried.insert(command.replace(&namespace, "-n NAMESPACE ")) {
+                continue;
+            }
+            let (ok, text) = kubectl_parses(k8s.path(), &kubeconfig, &command);
+            assert!(
+                ok,
+                "{preset}: the runbook's `{command}` does not parse:\n{text}"
+            );
+            commands += 1;
+        }
+    }
+    // The check rejects what kubectl would: a misspelt flag, a bad verb.
+    for bad in [
+        "kubectl -n x logs POD --previus",
+        "kubectl -n x rolout undo deployment/app",
+        "kubectl -n x create job manual --from=cronjob/a extra",
+    ] {
+        let (ok, text) = kubectl_parses(scratch.path(), &kubeconfig, bad);
+        assert!(!ok, "`{bad}` passed:\n{text}");
+    }
+    eprintln!("{urls} runbook_urls resolved, {commands} kubectl commands parsed");
+}
+
+#[test]
+fn the_front_end_server_serves_the_build_and_spa_routes_with_its_rendered_config() {
+    use std::os::unix::fs::PermissionsExt;
+    let k8s = init_preset_with("fastapi-three-tier", &[K8S]);
+    // The built base: the Deployment as applied, with the generated
+    // ConfigMap it mounts.
+    let docs = kustomize_build(&k8s.path().join("deploy/k8s/base"));
+    let web = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == "web")
+        .expect("a web Deployment");
+    let pod = &web["spec"]["template"]["spec"];
+    let mounted = pod["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find_map(|v| v["configMap"]["name"].as_str())
+        .unwrap();
+    let config = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["name"] == mounted)
+        .unwrap_or_else(|| panic!("no ConfigMap {mounted}"))["data"]["nginx.conf"]
+        .as_str()
+        .unwrap();
+    assert_eq!(config, k8s.read("deploy/k8s/base/web-nginx.conf"));
+    let c = &pod["containers"][0];
+    let container_port = c["ports"][0]["containerPort"].as_u64().unwrap();
+
+    // The pod's folders as local directories; nginx here starts as root and
+    // serves as nobody, so they are world-readable (the pod's uid 10101
+    // reads the image's files the same way).
+    let work = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(work.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dir = |name: &str| {
+        let d = work.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    };
+    let (config_dir, tmp, html) = (dir("config"), dir("tmp"), dir("html"));
+    let mut mounts: BTreeMap<&str, &Path> = BTreeMap::new();
+    for m in c["volumeMounts"].as_sequence().unwrap() {
+        let here = match m["mountPath"].as_str().unwrap() {
+            "/etc/nginx/web" => config_dir.as_path(),
+            "/tmp" => tmp.as_path(),
+            other => panic!("no local directory for {other}"),
+        };
+        mounts.insert(m["mountPath"].as_str().unwrap(), here);
+    }
+    mounts.insert("/usr/share/nginx/html", html.as_path());
+    let port = common::free_port();
+    let listen = format!("listen {container_port};");
+    assert!(config.contains(&listen), "{config}");
+    let local_config =
+        localize(config, &mounts).replace(&listen, &format!("listen 127.0.0.1:{port};"));
+    std::fs::write(config_dir.join("nginx.conf"), local_config).unwrap();
+
+    // A build as Vite writes it: index.html and hashed assets.
+    std::fs::create_dir_all(html.join("assets")).unwrap();
+    let index =
+        "<!doctype html><title>calls</title><script src=\"/assets/index-3f2a.js\"></script>\n";
+    std::fs::write(html.join("index.html"), index).unwrap();
+    std::fs::write(html.join("assets/index-3f2a.js"), "console.log('calls');\n").unwrap();
+
+    let argv: Vec<String> = c["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| localize(a.as_str().unwrap(), &mounts))
+        .collect();
+    assert_eq!(argv[0], "nginx");
+    let mut server = common::Server(
+        Command::new(require_tool("nginx"))
+            .args(&argv[1..])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    server.wait_for_port(port, "the front end's nginx");
+
+    let (status, kind, body) = http_get(port, "/");
+    assert_eq!(
+        (status, kind.as_str(), body.as_str()),
+        (200, "text/html", index)
+    );
+    // A client-side route: index.html, for the front end's router.
+    let (status, kind, body) = http_get(port, "/calls/42");
+    assert_eq!(
+        (status, kind.as_str(), body.as_str()),
+        (200, "text/html", index)
+    );
+    let (status, kind, body) = http_get(port, "/assets/index-3f2a.js");
+    assert_eq!(status, 200);
+    assert!(kind.contains("javascript"), "{kind}");
+    assert_eq!(body, "console.log('calls');\n");
+    // The probes' paths answer as the Deployment expects.
+    for probe in ["livenessProbe", "readinessProbe"] {
+        let path = c[probe]["httpGet"]["path"].as_str().unwrap();
+        assert_eq!(http_get(port, path).0, 200, "{probe} {path}");
+    }
+    // Without a build the image is not ready: a clear 503, not a 403 or a loop.
+    std::fs::remove_file(html.join("index.html")).unwrap();
+    let (status, _, body) = http_get(port, "/calls/42");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not built"), "{body}");
+    let readiness = c["readinessProbe"]["httpGet"]["path"].as_str().unwrap();
+    assert_eq!(http_get(port, readiness).0, 503);
+    // Its pid and temp files went to the /tmp volume, nowhere else.
+    assert!(tmp.join("nginx.pid").exists());
+}
+
+/// Metric families the rules read, and the exporter image (compose's) that
+/// produces each.
+const METRIC_SOURCES: &[(&str, &str, &str)] = &[
+    ("pg_", "postgres", "postgres-exporter"),
+    ("redis_", "redis", "redis-exporter"),
+];
+
+/// Labels of a selector map, as (key, value) pairs.
+fn label_pairs(v: &Value) -> Vec<(String, String)> {
+    v.as_mapping()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            (
+                k.as_str().unwrap().to_string(),
+                v.as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn selects(selector: &[(String, String)], labels: &Value) -> bool {
+    !selector.is_empty()
+        && selector
+            .iter()
+            .all(|(k, v)| labels.get(k.as_str()).and_then(Value::as_str) == Some(v))
+}
+
+#[test]
+fn exporters_run_in_the_cluster_under_the_job_names_the_rules_select() {
+    let job_selector = regex::Regex::new(r#"\bjob\s*=~?\s*"([^"]+)""#).unwrap();
+    let mut checked = 0;
+    for preset in presets() {
+        let k8s = init_preset_with(&preset, &[K8S]);
+        let compose: Value = serde_norway::from_str(&k8s.read("compose.prod.yaml")).unwrap();
+        let docs = kustomize_build(&k8s.path().join(MONITORING));
+        let of = |kind: &'static str| docs.iter().filter(move |d| d["kind"] == kind);
+        // job => the images of the pods its monitor scrapes.
+        let mut jobs: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for monitor in of("ServiceMonitor").chain(of("PodMonitor")) {
+            let endpoints = monitor["spec"]["endpoints"]
+                .as_sequence()
+                .or_else(|| monitor["spec"]["podMetricsEndpoints"].as_sequence())
+                .unwrap();
+            let relabel = &endpoints[0]["relabelings"][0];
+            assert_eq!(relabel["targetLabel"], "job", "{preset}");
+            let job = relabel["replacement"].as_str().unwrap().to_string();
+            let selector = label_pairs(&monitor["spec"]["selector"]["matchLabels"]);
+            // A ServiceMonitor selects Services, whose selector picks pods.
+            let pod_selector = if monitor["kind"] == "ServiceMonitor" {
+                of("Service")
+                    .find(|s| selects(&selector, &s["metadata"]["labels"]))
+                    .map(|s| label_pairs(&s["spec"]["selector"]))
+            } else {
+                Some(selector)
+            };
+            let images = pod_selector
+                .map(|sel| {
+                    of("Deployment")
+                        .filter(|d| selects(&sel, &d["spec"]["template"]["metadata"]["labels"]))
+                        .flat_map(|d| {
+                            d["spec"]["template"]["spec"]["containers"]
+                                .as_sequence()
+                                .unwrap()
+                                .iter()
+                                .map(|c| c["image"].as_str().unwrap().to_string())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            jobs.insert(job, images);
+        }
+        for rule_doc in of("PrometheusRule") {
+            for g in rule_doc["spec"]["groups"].as_sequence().unwrap() {
+                for r in g["rules"].as_sequence().unwrap() {
+                    let expr = r["expr"].as_str().unwrap();
+                    let cluster = expr.contains("kube_");
+                    for m in job_selector.captures_iter(expr) {
+                        let job = &m[1];
+                        assert!(
+                            cluster || jobs.contains_key(job),
+                            "{preset}: {} selects job {job}; the monitors give {:?}",
+                            alert_name(r),
+                            jobs.keys()
+                        );
+                    }
+                    for (prefix, job, service) in METRIC_SOURCES {
+                        let reads = expr
+                            .split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                            .any(|w| w.starts_with(prefix));
+                        if !reads {
+                            continue;
+                        }
+                        let want = compose["services"][*service]["image"].as_str();
+                        let want =
+                            want.unwrap_or_else(|| panic!("{preset}: compose has no {service}"));
+                        assert_eq!(
+                            jobs.get(*job).map(Vec::as_slice),
+                            Some([want.to_string()].as_slice()),
+                            "{preset}: {} reads {prefix}*, which nothing scrapes as job {job}",
+                            alert_name(r)
+                        );
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        // Each exporter: scraped from Prometheus's namespace on its port,
+        // out to its store's port only.
+        for (_, job, name) in METRIC_SOURCES {
+            let Some(deployment) = of("Deployment").find(|d| d["metadata"]["name"] == *name) else {
+                assert!(!jobs.contains_key(*job), "{preset}: {job} without {name}");
+                continue;
+            };
+            let port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]
+                ["containerPort"]
+                .clone();
+            let policy = of("NetworkPolicy")
+                .find(|p| p["metadata"]["name"] == *name)
+                .unwrap_or_else(|| panic!("{preset}: no NetworkPolicy for {name}"));
+            assert!(selects(
+                &label_pairs(&policy["spec"]["podSelector"]["matchLabels"]),
+                &deployment["spec"]["template"]["metadata"]["labels"]
+            ));
+            let ingress = &policy["spec"]["ingress"];
+            assert_eq!(ingress.as_sequence().unwrap().len(), 1, "{preset}/{name}");
+            assert_eq!(
+                ingress[0]["from"][0]["namespaceSelector"]["matchLabels"]
+                    ["kubernetes.io/metadata.name"],
+                "monitoring"
+            );
+            assert_eq!(ingress[0]["ports"][0]["port"], port, "{preset}/{name}");
+            let store_port = if *job == "postgres" { 5432 } else { 6379 };
+            let egress = policy["spec"]["egress"].as_sequence().unwrap();
+            let ports: Vec<&Value> = egress
+                .iter()
+                .flat_map(|e| e["ports"].as_sequence().unwrap())
+                .map(|p| &p["port"])
+                .collect();
+            assert_eq!(ports, [&Value::from(store_port)], "{preset}/{name}");
+        }
+    }
+    assert!(checked >= 10, "only {checked} exporter rules checked");
+    eprintln!("{checked} exporter-backed rules matched to a monitor and compose's image");
 }

@@ -188,3 +188,140 @@ fn each_target_renders_only_its_own_compute() {
         "{tfvars}"
     );
 }
+
+/// Secrets the ExternalSecrets read that Terraform creates but people fill:
+/// the voice provider's credentials and the restore test's private key
+/// (which must not pass through Terraform's state).
+const FILLED_BY_THE_TEAM: &[&str] = &["app", "backup-verify"];
+
+/// `name suffix => keys` of every Secrets Manager secret the Terraform tree
+/// writes a value into: `Some(keys)` for a `jsonencode({...})` document,
+/// `None` for a plain string.
+fn written_secrets(tf: &str) -> std::collections::BTreeMap<String, Option<Vec<String>>> {
+    let secret = regex::Regex::new(
+        r#"(?s)resource "aws_secretsmanager_secret" "(\w+)" \{.*?\n  name\s*= "\$\{local\.name\}/([^"]+)""#,
+    )
+    .unwrap();
+    let version = regex::Regex::new(
+        r#"(?s)resource "aws_secretsmanager_secret_version" "\w+" \{\s*secret_id\s*= aws_secretsmanager_secret\.(\w+)\.id\s*secret_string\s*=\s*(jsonencode\(\{(.*?)\}\)|[^\n]+)"#,
+    )
+    .unwrap();
+    let key = regex::Regex::new(r"(?m)^\s*(\w+)\s*=").unwrap();
+    let names: std::collections::BTreeMap<String, String> = secret
+        .captures_iter(tf)
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect();
+    version
+        .captures_iter(tf)
+        .map(|c| {
+            let name = names
+                .get(&c[1])
+                .unwrap_or_else(|| panic!("a version of an unnamed secret {}", &c[1]))
+                .clone();
+            let keys = c.get(3).map(|body| {
+                key.captures_iter(body.as_str())
+                    .map(|k| k[1].to_string())
+                    .collect()
+            });
+            (name, keys)
+        })
+        .collect()
+}
+
+#[test]
+fn terraform_writes_every_key_the_external_secrets_read_and_checks_the_age_keys() {
+    let run = init_kubernetes("fastapi-three-tier");
+    let tf: String = tf_names(&run)
+        .iter()
+        .map(|n| run.read(&format!("{DIR}/{n}")))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let written = written_secrets(&tf);
+    for want in [
+        "endpoints",
+        "backup",
+        "redis-auth-token",
+        "postgres-exporter",
+    ] {
+        assert!(written.contains_key(want), "{want}: {written:?}");
+    }
+    let identity = run.read(&format!("{DIR}/eks_identity.tf"));
+    let mut checked = 0;
+    for env in ["staging", "production"] {
+        let prefix = format!("voice-api-{env}/");
+        let text = run.read(&format!("deploy/k8s/overlays/{env}/external-secrets.yaml"));
+        for doc in text.split("\n---\n") {
+            let doc: serde_norway::Value = serde_norway::from_str(doc).unwrap();
+            let es = doc["metadata"]["name"].as_str().unwrap().to_string();
+            for d in doc["spec"]["data"].as_sequence().unwrap() {
+                let remote = d["remoteRef"]["key"].as_str().unwrap();
+                let name = remote
+                    .strip_prefix(&prefix)
+                    .unwrap_or_else(|| panic!("{es} reads {remote}, not this environment's"));
+                let property = d["remoteRef"]["property"].as_str();
+                if FILLED_BY_THE_TEAM.contains(&name) {
+                    // Still readable by the External Secrets controller.
+                    let arn = identity.contains(&format!("aws_secretsmanager_secret.{name}.arn"))
+                        || identity.contains(&format!("${{local.name}}/{name}-??????"));
+                    assert!(arn, "{es}: the controller may not read {remote}");
+                    continue;
+                }
+                let keys = written
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{es} reads {remote}, which Terraform never writes"));
+                match (property, keys) {
+                    (Some(p), Some(keys)) => assert!(
+                        keys.iter().any(|k| k == p),
+                        "{es} reads {remote}.{p}; Terraform writes {keys:?}"
+                    ),
+                    (None, None) => {}
+                    (p, k) => panic!("{es}: {remote} property {p:?}, written as {k:?}"),
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} keys checked");
+
+    // The recipients' validation, through a real plan: a key that is not
+    // an age recipient stops it; a real one (age-keygen) plans.
+    let tf = terraform();
+    let dir = run.path().join(DIR);
+    tf.init(&dir);
+    let plan = |recipients: &str| {
+        tf.run(
+            &dir,
+            &[
+                "test",
+                "-no-color",
+                "-var-file=environments/staging.tfvars",
+                &format!("-var=backup_age_recipients=[\"{recipients}\"]"),
+            ],
+        )
+    };
+    let (ok, out) = plan("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK");
+    assert!(
+        !ok && out.contains("backup_age_recipients must hold age public keys"),
+        "a non-age recipient planned:\n{out}"
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    let identity_file = scratch.path().join("key");
+    let generated = std::process::Command::new(common::require_tool("age-keygen"))
+        .arg("-o")
+        .arg(&identity_file)
+        .output()
+        .unwrap();
+    assert!(generated.status.success());
+    let public = std::process::Command::new(common::require_tool("age-keygen"))
+        .arg("-y")
+        .arg(&identity_file)
+        .output()
+        .unwrap();
+    let public = String::from_utf8(public.stdout).unwrap();
+    let (ok, out) = plan(public.trim());
+    assert!(
+        ok && out.contains("1 passed, 0 failed"),
+        "a real age recipient did not plan cleanly:\n{out}"
+    );
+    eprintln!("{checked} ExternalSecret keys matched to what Terraform writes");
+}

@@ -193,6 +193,10 @@ pub fn kubernetes_backups(p: &Profile) -> bool {
 pub fn kubernetes_backup_postgres(p: &Profile) -> bool {
     kubernetes(p) && postgres(p)
 }
+/// The built front end gets its own nginx Deployment (compose's edge serves it).
+pub fn kubernetes_static(p: &Profile) -> bool {
+    kubernetes(p) && !p.service.static_dir.is_empty()
+}
 
 /// Every file shipready can write, grouped by area. Order is output order.
 #[rustfmt::skip]
@@ -455,11 +459,15 @@ pub const CATALOG: &[Entry] = &[
     file("deploy/k8s/base/monitoring/tests/backup-jobs.test.yml.tera", "deploy/k8s/base/monitoring/tests/backup-jobs.test.yml", kubernetes_monitoring_backups),
     file("deploy/k8s/base/backup/kustomization.yaml.tera", "deploy/k8s/base/backup/kustomization.yaml", kubernetes_backups),
     file("deploy/k8s/base/backup/Dockerfile.tera", "deploy/k8s/base/backup/Dockerfile", kubernetes_backup_postgres),
-    file("deploy/k8s/base/backup/externalsecret.yaml.tera", "deploy/k8s/base/backup/externalsecret.yaml", kubernetes_backup_postgres),
     file("deploy/k8s/base/backup/cronjob-backup-postgres.yaml.tera", "deploy/k8s/base/backup/cronjob-backup-postgres.yaml", kubernetes_backup_postgres),
     file("deploy/k8s/base/backup/cronjob-verify-backup.yaml.tera", "deploy/k8s/base/backup/cronjob-verify-backup.yaml", kubernetes_backup_postgres),
     script("deploy/k8s/base/backup/backup-postgres.sh.tera", "deploy/k8s/base/backup/backup-postgres.sh", kubernetes_backup_postgres),
     script("deploy/k8s/base/backup/verify-backup.sh.tera", "deploy/k8s/base/backup/verify-backup.sh", kubernetes_backup_postgres),
+    // Kubernetes front end and exporters
+    file("deploy/k8s/base/web.yaml.tera", "deploy/k8s/base/web.yaml", kubernetes_static),
+    file("deploy/k8s/base/web-nginx.conf.tera", "deploy/k8s/base/web-nginx.conf", kubernetes_static),
+    file("deploy/k8s/base/monitoring/postgres-exporter.yaml.tera", "deploy/k8s/base/monitoring/postgres-exporter.yaml", kubernetes_monitoring_postgres),
+    file("deploy/k8s/base/monitoring/redis-exporter.yaml.tera", "deploy/k8s/base/monitoring/redis-exporter.yaml", kubernetes_monitoring_redis),
 ];
 
 /// Directory under `templates/` holding files that are included by other

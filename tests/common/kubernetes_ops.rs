@@ -118,3 +118,44 @@ pub fn cronjob_command(
     }
     cmd
 }
+
+/// `text` with each pod path (a mount, or a folder of the image) replaced
+/// by the local directory standing in for it.
+pub fn localize(text: &str, mounts: &BTreeMap<&str, &Path>) -> String {
+    // Through placeholders first: a local directory may itself lie under a
+    // pod path (a temp dir under /tmp).
+    let mut text = text.to_string();
+    for (i, pod) in mounts.keys().enumerate() {
+        text = text.replace(pod, &format!("\u{0}{i}\u{0}"));
+    }
+    for (i, here) in mounts.values().enumerate() {
+        text = text.replace(&format!("\u{0}{i}\u{0}"), &here.display().to_string());
+    }
+    text
+}
+
+/// HTTP GET of `path` on 127.0.0.1:`port` with curl: status, content type
+/// and body.
+pub fn http_get(port: u16, path: &str) -> (u16, String, String) {
+    let out = Command::new(require_tool("curl"))
+        .args([
+            "-s",
+            "--max-time",
+            "10",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code} %{content_type}",
+        ])
+        .arg(format!("http://127.0.0.1:{port}{path}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, tail) = text.rsplit_once('\n').unwrap();
+    let (status, content_type) = tail.split_once(' ').unwrap_or((tail, ""));
+    (
+        status.parse().unwrap_or(0),
+        content_type.to_string(),
+        body.to_string(),
+    )
+}
