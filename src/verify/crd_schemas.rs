@@ -282,6 +282,18 @@ pub const TRIVY_NOT_APPLICABLE: &[(&str, &str, &str)] = &[
         "the scripts read PGPASSWORD_FILE, a path to the mounted Secret; no \
          password is in the ConfigMap",
     ),
+    (
+        "KSV-0125",
+        "Container postgres-exporter in deployment postgres-exporter",
+        "the exporter runs the image its maintainers publish (quay.io), pinned \
+         the same as in the compose stack; a team that admits only its own \
+         registry mirrors it there (an ECR pull-through cache) and edits the tag",
+    ),
+    (
+        "KSV-0125",
+        "Container redis-exporter in deployment redis-exporter",
+        "as for postgres-exporter: its maintainer's image (Docker Hub), pinned",
+    ),
 ];
 
 #[derive(Deserialize)]
