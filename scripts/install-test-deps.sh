@@ -329,3 +329,19 @@ if [ "$(cat "$VENV_DIR/trivy/.installed" 2>/dev/null)" != "$TRIVY_PIN" ]; then
   printf '%s' "$TRIVY_PIN" >"$VENV_DIR/trivy/.installed"
 fi
 ln -sf "$VENV_DIR/trivy/bin/trivy" "$VENV_DIR/bin/trivy"
+
+# --- prisma-voice reference app (tests/e2e_prisma.rs) ------------------------
+# Express, twilio, ws, ioredis, pg and Prisma (CLI, client, pg adapter) from
+# the app's committed lock file, into the npm cache for the test's offline
+# `npm ci`. --ignore-scripts: Prisma's install scripts fetch native engines
+# from Prisma's servers; the app runs on its WebAssembly engines instead.
+PRISMA_APP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/prisma-voice"
+prisma_stamp="$VENV_DIR/prisma-voice-app.package-lock.json"
+if ! cmp -s "$PRISMA_APP/package-lock.json" "$prisma_stamp"; then
+  echo "caching the prisma-voice reference app's npm packages"
+  prisma_tmp="$(mktemp -d)"
+  cp "$PRISMA_APP/package.json" "$PRISMA_APP/package-lock.json" "$prisma_tmp/"
+  (cd "$prisma_tmp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+  cp "$PRISMA_APP/package-lock.json" "$prisma_stamp"
+  rm -rf "$prisma_tmp"
+fi

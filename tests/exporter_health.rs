@@ -3,6 +3,11 @@
 //! packages) run against a real Redis with the generated ACL and a real
 //! Postgres, and the generated health check command runs against them: it
 //! passes while the exporter can log in, and fails when it cannot.
+//!
+//! nginx-exporter has no health check (its image has nothing to run one
+//! with): the real exporter (Debian's) reads the generated nginx's
+//! stub_status, then the same nginx stopped, and what it exports each time
+//! goes through the generated NginxDown rule's expression with promtool.
 
 mod common;
 
@@ -195,5 +200,133 @@ fn postgres_exporter_health_check_needs_a_working_login() {
     assert!(
         !healthy(&check, 9187, port),
         "an exporter that cannot log in passed: {check}"
+    );
+}
+
+/// The exporter's `nginx_up` line, once it has scraped.
+fn nginx_up(port: u16, exporter: &mut Server) -> String {
+    let metrics = wait_for_metrics(port, exporter);
+    metrics
+        .lines()
+        .find(|l| l.starts_with("nginx_up "))
+        .unwrap_or_else(|| panic!("no nginx_up:\n{metrics}"))
+        .to_string()
+}
+
+/// Whether the generated NginxDown rule's expression holds over `sample` (a
+/// line the exporter printed, under the labels Prometheus's `nginx` job
+/// gives it), as promtool evaluates it. The rule's `for` and annotations
+/// are unit-tested in monitoring/prometheus/tests/app.test.yml.
+fn nginx_down_holds(run: &Run, sample: &str) -> bool {
+    let rules: serde_norway::Value =
+        serde_norway::from_str(&run.read("monitoring/prometheus/rules/app.yml")).unwrap();
+    let expr = rules["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .find(|r| r["alert"] == "NginxDown")
+        .expect("an NginxDown rule")["expr"]
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_string();
+    let (metric, value) = sample.split_once(' ').unwrap();
+    let labels = "job=\"nginx\", instance=\"nginx-exporter:9113\"";
+    let dir = tempfile::tempdir().unwrap();
+    let mut verdicts = Vec::new();
+    for holds in [true, false] {
+        let expected = if holds {
+            format!("\n          - labels: '{metric}{{{labels}}}'\n            value: {value}")
+        } else {
+            " []".to_string()
+        };
+        let test = format!(
+            "tests:\n  - interval: 1m\n    input_series:\n      - series: '{metric}{{{labels}}}'\n        \
+             values: '{value}x10'\n    promql_expr_test:\n      - expr: '{expr}'\n        eval_time: 5m\n        \
+             exp_samples:{expected}\n"
+        );
+        let file = dir.path().join("nginx.test.yml");
+        std::fs::write(&file, test).unwrap();
+        let out = Command::new(require_tool("promtool"))
+            .args(["test", "rules"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        verdicts.push(out.status.success());
+    }
+    assert!(
+        verdicts[0] != verdicts[1],
+        "promtool accepted both or neither verdict on {sample} for `{expr}`"
+    );
+    verdicts[0]
+}
+
+#[test]
+fn nginx_down_holds_on_what_the_real_exporter_reports_of_a_stopped_nginx() {
+    use shipready::verify::edge::{nginx_sandbox, NginxPorts};
+    let run = init_preset("twilio-voice");
+    let compose: serde_norway::Value =
+        serde_norway::from_str(&run.read("compose.prod.yaml")).unwrap();
+    assert!(
+        compose["services"]["nginx-exporter"]["healthcheck"].is_null(),
+        "nginx-exporter has a health check again; its image cannot run a real one"
+    );
+    let ports = NginxPorts {
+        http: free_port(),
+        https: free_port(),
+        status: free_port(),
+        upstream: free_port(),
+    };
+    let sandbox = nginx_sandbox(run.path(), ports).unwrap();
+    let mut nginx = Server(
+        Command::new(require_tool("nginx"))
+            .args(sandbox.args())
+            .args(["-g", "daemon off;"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    nginx.wait_for_port(ports.status, "nginx");
+    // The compose command's flags, nginx's status port moved to this host's.
+    let args: Vec<String> = command_args(&run, "nginx-exporter")
+        .into_iter()
+        .map(|a| {
+            a.replace(
+                "http://nginx:8080/",
+                &format!("http://127.0.0.1:{}/", ports.status),
+            )
+        })
+        .collect();
+    assert!(
+        args.iter()
+            .any(|a| a.starts_with("--nginx.scrape-uri=http://127.0.0.1:")),
+        "{args:?}"
+    );
+    let port = free_port();
+    let mut exporter = Server(
+        Command::new(require_tool("prometheus-nginx-exporter"))
+            .args(&args)
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx exporter starts"),
+    );
+
+    let up = nginx_up(port, &mut exporter);
+    assert_eq!(up, "nginx_up 1");
+    assert!(!nginx_down_holds(&run, &up), "NginxDown holds on {up}");
+
+    drop(nginx);
+    let down = nginx_up(port, &mut exporter);
+    assert_eq!(
+        down, "nginx_up 0",
+        "the exporter still reads a stopped nginx"
+    );
+    assert!(
+        nginx_down_holds(&run, &down),
+        "NginxDown does not hold on {down}"
     );
 }

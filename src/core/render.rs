@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::core::catalog::{Each, Entry, CATALOG};
+use crate::core::catalog::{self, Each, Entry, CATALOG};
 use crate::core::templates::{Engine, Templates, Vars};
 use crate::error::Error;
 use crate::profile::{Profile, RedisRole, Runtime, VoiceProvider};
@@ -40,6 +40,9 @@ impl RenderedTree {
 #[derive(Debug, Serialize)]
 struct Derived {
     node: bool,
+    /// A Next.js app: the catalog's own `nextjs` condition, so a template
+    /// and the catalog cannot disagree about it.
+    nextjs: bool,
     fastapi: bool,
     voice: bool,
     twilio: bool,
@@ -78,6 +81,7 @@ fn derive(p: &Profile) -> Derived {
     let n = p.aws.environments.len();
     Derived {
         node: p.service.runtime == Runtime::Node,
+        nextjs: catalog::nextjs(p),
         fastapi: p.service.runtime == Runtime::Fastapi,
         voice: p.voice.provider != VoiceProvider::None,
         twilio: p.voice.provider == VoiceProvider::Twilio,
