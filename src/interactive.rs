@@ -9,11 +9,14 @@
 //! It ends with a summary of the answers and returns them: `init` then
 //! plans once, lists the files and asks to confirm ([`confirm`]). Ctrl-C at
 //! any prompt writes nothing, shows the cursor again and exits 130.
+//!
+//! Resizing the terminal while a prompt is open is not handled: dialoguer
+//! cannot redraw on a resize, so rows drawn at the old width may stay.
 
 use std::path::Path;
 
-use console::Term;
-use dialoguer::theme::ColorfulTheme;
+use console::{measure_text_width, Term};
+use dialoguer::theme::{ColorfulTheme, Theme};
 use dialoguer::{Confirm, Input, Select};
 
 use crate::answers;
@@ -23,7 +26,9 @@ use crate::error::{Error, FieldError};
 use crate::preset::Preset;
 use crate::profile::{Layer, Profile, Runtime, VoiceProvider};
 use crate::ui;
-use fit::{fit_items, fit_prompt, room, wrap, CONFIRM_FRAME, ERROR_FRAME, SELECT_FRAME};
+use fit::{
+    erase_wrapped_line, fit_items, fit_prompt, room, wrap, CONFIRM_FRAME, ERROR_FRAME, SELECT_FRAME,
+};
 use toml::Value;
 
 mod fit;
@@ -133,31 +138,50 @@ impl Session {
         if self.given_key(key) {
             return Ok(());
         }
-        let answer: String = {
+        let answer: Reply = {
             let this = &*self;
             let default = default.filter(|d| !d.is_empty() || allow_empty);
-            // "? PROMPT (DEFAULT) › " or "? PROMPT › ", and room to type:
-            // dialoguer erases only the row the cursor is on when the answer
-            // is given, so prompt and answer must share one row.
+            // "? PROMPT (DEFAULT) › " or "? PROMPT › ", and room to type, so
+            // that a short answer stays on the prompt's row.
             let frame = default.as_ref().map_or(5, |d| d.len() + 8);
             let typing = usize::from(this.term.size().1) / 4;
             let error_room = room(&this.term, ERROR_FRAME);
-            let mut input = Input::<String>::with_theme(&this.theme)
-                .with_prompt(this.fit_prompt(prompt, frame + typing))
-                .allow_empty(allow_empty)
-                .validate_with(|v: &String| -> Result<(), String> {
-                    this.check(key, &typed(v.trim()), &[key])
+            let prompt = this.fit_prompt(prompt, frame + typing);
+            // The prompt's columns as dialoguer measures them: the same theme
+            // call it makes.
+            let mut drawn = String::new();
+            let _ = this
+                .theme
+                .format_input_prompt(&mut drawn, &prompt, default.as_deref());
+            let prompt_width = measure_text_width(&drawn);
+            // Empty answers reach the validator (allow_empty), so one with no
+            // default is refused with a message, not silently re-asked.
+            let mut input = Input::<Reply>::with_theme(&this.theme)
+                .with_prompt(prompt)
+                .allow_empty(true)
+                .validate_with(|v: &Reply| -> Result<(), String> {
+                    // dialoguer 0.11 calls this on Enter, just after erasing
+                    // the cursor's row and the rows it counted (its own
+                    // newlines), before it draws the error or the answered
+                    // line there: the rows a long answer wrapped onto above
+                    // the cursor are still on screen, so erase them first.
+                    let on_row = if v.typed { v.text.as_str() } else { "" };
+                    erase_wrapped_line(&this.term, prompt_width + measure_text_width(on_row));
+                    if v.text.trim().is_empty() && !allow_empty {
+                        return Err(wrap("an answer is needed here", error_room));
+                    }
+                    this.check(key, &typed(v.text.trim()), &[key])
                         .map_err(|e| wrap(&e, error_room))
                 });
-            if let Some(d) = default {
-                input = input.default(d);
+            if let Some(text) = default {
+                input = input.default(Reply { text, typed: false });
             }
             input
                 .interact_text_on(&this.term)
                 .map_err(|e| prompt_error(&this.term, e))?
         };
         checkpoint()?;
-        self.answers.set(key, typed(answer.trim()))
+        self.answers.set(key, typed(answer.text.trim()))
     }
 
     /// Ask to pick one of `choices`; cross-field rules are checked after the
@@ -235,6 +259,32 @@ impl Session {
     fn say(&self, line: &str) {
         // The terminal is gone if this fails; the next prompt reports it.
         let _ = self.term.write_line(line);
+    }
+}
+
+/// A text answer and whether it was typed: on Enter at an empty line
+/// dialoguer hands the validator its default, which is not on the prompt's
+/// rows as typed text is.
+#[derive(Clone)]
+struct Reply {
+    text: String,
+    typed: bool,
+}
+
+impl std::str::FromStr for Reply {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Reply {
+            text: text.to_string(),
+            typed: true,
+        })
+    }
+}
+
+impl std::fmt::Display for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
     }
 }
 

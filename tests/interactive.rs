@@ -199,6 +199,9 @@ fn an_invalid_answer_is_re_asked_with_the_rule() {
     p.exp_string("2 to 32 lowercase letters").unwrap();
     // Asked again (with an empty line): a valid answer moves on.
     answer(&mut p, "Service name", "voice-agent\r");
+    // No answer where there is no default: said so, not silently re-asked.
+    answer(&mut p, "Public domain", "\r");
+    p.exp_string("an answer is needed here").unwrap();
     answer(&mut p, "Public domain", "a.com;rm -rf /\r");
     p.exp_string("a DNS name such as voice.example.com")
         .unwrap();
@@ -350,6 +353,23 @@ impl Tmux {
 
     fn screen(&self) -> String {
         self.run(&["capture-pane", "-p"])
+    }
+
+    /// The screen as lines, rows the terminal wrapped joined again, trailing
+    /// blanks dropped: what was written, whatever the width.
+    fn lines(&self) -> Vec<String> {
+        let screen = self.run(&["capture-pane", "-p", "-J"]);
+        let mut lines: Vec<String> = screen.lines().map(|l| l.trim_end().to_string()).collect();
+        while lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+        }
+        lines
+    }
+
+    /// Type `text` at once, as a paste would.
+    fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-l", text]);
+        std::thread::sleep(std::time::Duration::from_millis(80));
     }
 
     /// Wait until the screen shows `text`; the screen.
@@ -511,5 +531,71 @@ fn a_narrow_terminal_leaves_no_rows_behind_after_a_refused_answer() {
             "a row left from the refused answer: {row:?}\n{screen}"
         );
     }
+    t.keys(&["C-c"]);
+}
+
+/// A valid domain (46 characters, the most nginx takes by default) that
+/// with its question is longer than a 40-column row.
+const LONG_DOMAIN: &str = "a-long-subdomain.for-call-router.example.co.uk";
+
+/// An answer longer than the row, typed in a narrow terminal, wraps onto a
+/// second row; once given (after a refused one as long), the screen holds
+/// the question and the whole answer on one line, and no row of the typing.
+#[test]
+fn a_long_answer_in_a_narrow_terminal_leaves_no_rows_behind() {
+    let bin = env!("CARGO_BIN_EXE_shipready");
+    let dir = fixture_copy("twilio-voice");
+    let command = format!(
+        "cd '{}' && env -u CI NO_COLOR=1 TERM=xterm-256color '{bin}' init --dir . ; sleep 60",
+        dir.path().display()
+    );
+    let t = Tmux::start(40, 40, &command);
+    t.wait_for("none:");
+    t.keys(&["Enter"]);
+    t.wait_for("? Serv");
+    t.keys(&["Enter"]);
+    t.wait_for("? Public");
+    // Refused (a DNS label is at most 63 characters, none of them "!"), and
+    // as long as the valid one.
+    t.type_text(&LONG_DOMAIN.replace('.', "!"));
+    let typing = t.wait_for("co!uk");
+    assert!(
+        typing
+            .lines()
+            .any(|l| l.starts_with("? Public") && l.chars().count() == 40),
+        "the answer did not wrap, so this shows nothing:\n{typing}"
+    );
+    t.keys(&["Enter"]);
+    t.wait_for("✘ expected a DNS name");
+    t.type_text(LONG_DOMAIN);
+    t.wait_for("example.co.uk");
+    t.keys(&["Enter"]);
+    let screen = t.wait_for("? Runtime");
+    // Row by row, as drawn: no row of either typed answer is left.
+    for row in screen.lines() {
+        assert!(
+            !row.starts_with("? Public") && !row.starts_with("✘") && !row.contains("co!uk"),
+            "a row left from the typing: {row:?}\n{screen}"
+        );
+    }
+    // Line by line (wrapped rows joined): the whole question, the answered
+    // line with the whole answer, then the next question and nothing else.
+    let lines = t.lines();
+    let answered = lines
+        .iter()
+        .position(|l| l.starts_with("✔ Public"))
+        .unwrap_or_else(|| panic!("no answered domain line:\n{}", lines.join("\n")));
+    assert_eq!(
+        lines[answered - 1..],
+        [
+            "Public domain (e.g. voice.example.com)",
+            format!("✔ Public domain (e.g. v… · {LONG_DOMAIN}").as_str(),
+            "? Runtime ›",
+            "❯ node",
+            "  fastapi"
+        ],
+        "{}",
+        lines.join("\n")
+    );
     t.keys(&["C-c"]);
 }

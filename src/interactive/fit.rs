@@ -3,7 +3,8 @@
 //! for Select items their bytes, not the rows a long line wraps onto. A
 //! label, prompt or message wider than the terminal would leave rows of
 //! itself behind at every redraw, so each is cut (or, for messages, broken
-//! with newlines) to fit before it reaches dialoguer.
+//! with newlines) to fit before it reaches dialoguer. A typed answer
+//! cannot be cut, so the rows it wrapped onto are erased once it is given.
 
 use console::Term;
 
@@ -85,6 +86,25 @@ pub(super) fn wrap(text: &str, room: usize) -> String {
     rows.join("\n")
 }
 
+/// Erase a line `width` columns wide, written from the start of a row and
+/// wrapped by the terminal, with the cursor on its last row (where typing
+/// leaves it), and put the cursor where the line began. Below the cursor is
+/// erased too, for an answer ended with the cursor moved back onto an
+/// earlier row: then its later rows are below, and as many rows too many
+/// are erased above.
+pub(super) fn erase_wrapped_line(term: &Term, width: usize) {
+    // The terminal is gone if this fails; the prompt reports it next.
+    let _ = term.clear_last_lines(rows_above_end(width, usize::from(term.size().1)));
+    let _ = term.clear_to_end_of_screen();
+}
+
+/// Rows between a wrapped line's first row and the one its end is on. A
+/// line exactly filling a row leaves the cursor on that row (the terminal
+/// wraps only when the next character comes), hence `width - 1`.
+fn rows_above_end(width: usize, columns: usize) -> usize {
+    width.saturating_sub(1) / columns.max(1)
+}
+
 /// Select labels fitted to the terminal.
 pub(super) fn fit_items<S: AsRef<str>>(term: &Term, items: &[S]) -> Vec<String> {
     let room = room(term, ITEM_FRAME);
@@ -93,7 +113,7 @@ pub(super) fn fit_items<S: AsRef<str>>(term: &Term, items: &[S]) -> Vec<String> 
 
 #[cfg(test)]
 mod tests {
-    use super::{fit, wrap};
+    use super::{fit, rows_above_end, wrap};
 
     #[test]
     fn labels_are_cut_to_the_room_with_an_ellipsis() {
@@ -116,5 +136,16 @@ mod tests {
         for row in wrap(&"word ".repeat(40), 17).lines() {
             assert!(row.len() <= 17, "{row:?}");
         }
+    }
+
+    #[test]
+    fn a_line_ends_on_the_row_its_last_column_is_on() {
+        assert_eq!(rows_above_end(0, 40), 0);
+        assert_eq!(rows_above_end(39, 40), 0);
+        assert_eq!(rows_above_end(40, 40), 0);
+        assert_eq!(rows_above_end(41, 40), 1);
+        assert_eq!(rows_above_end(80, 40), 1);
+        assert_eq!(rows_above_end(81, 40), 2);
+        assert_eq!(rows_above_end(5, 0), 4);
     }
 }
