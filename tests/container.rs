@@ -693,8 +693,8 @@ fn writable_dirs_are_writable_for_the_app_user_and_nothing_else_is() {
             "node-dashboard",
             vec![],
             vec![".next/cache", ".next/server/route-cache"],
-            "1000",
-            "node:node",
+            "10001",
+            "10001:10001",
         ),
         (
             "fastapi-three-tier",

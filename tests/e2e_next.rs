@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The unprivileged user the app runs as (the image's `node` is uid 1000,
-/// which this machine may not have).
+/// The unprivileged user the app runs as (the image's is uid 10001, which
+/// this machine may not have).
 const APP_USER: &str = "nobody";
 
 fn app_source() -> PathBuf {

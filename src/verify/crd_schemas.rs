@@ -265,18 +265,6 @@ pub const TRIVY_NOT_APPLICABLE: &[(&str, &str, &str)] = &[
          the Secret mounted at run time, the script holds none",
     ),
     (
-        "KSV-0020",
-        "",
-        "the Node images run as the base image's `node` user (UID 1000), which \
-         owns the app's files; a UID above 10000 needs that user changed in \
-         the Dockerfile first (the FastAPI image already uses 10001)",
-    ),
-    (
-        "KSV-0021",
-        "",
-        "the group of that same `node` user (GID 1000), as for KSV-0020",
-    ),
-    (
         "KSV-0109",
         "ConfigMap 'backup-scripts-",
         "the scripts read PGPASSWORD_FILE, a path to the mounted Secret; no \
