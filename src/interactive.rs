@@ -85,6 +85,33 @@ impl Session {
     }
 
     /// The profile the answers so far give, placeholders filling the gaps.
+    /// After the other runtime is picked, what the preset or detection said
+    /// for the first one (Node 22, `node dist/server.js`) describes neither
+    /// this app nor a valid profile. Empty values make the profile fill in
+    /// the new runtime's defaults (the start command then follows the port
+    /// typed next); the port is set, as any layer's port counts as chosen.
+    /// Keys --set or --values gave stay as given.
+    fn runtime_defaults(&mut self, runtime: &str) -> Result<(), Error> {
+        let fresh = Profile::from_layers(&[
+            detect::command::placeholders(),
+            Layer::default().with("service.runtime", runtime),
+        ])?;
+        let port = i64::from(fresh.service.port);
+        let defaults: [(&str, Value); 5] = [
+            ("service.runtime_version", text("")),
+            ("service.port", Value::Integer(port)),
+            ("service.start_command", Value::Array(Vec::new())),
+            ("worker.command", Value::Array(Vec::new())),
+            ("postgres.migrate_command", Value::Array(Vec::new())),
+        ];
+        for (key, value) in defaults {
+            if !self.given_key(key) {
+                self.answers.set(key, value)?;
+            }
+        }
+        Ok(())
+    }
+
     fn current(&self) -> Option<Profile> {
         Profile::from_layers(&self.layers(None)).ok()
     }
@@ -471,13 +498,17 @@ fn ask(args: &InitArgs) -> Result<Answers, Error> {
     )?;
 
     let p = cur(&s);
-    s.choose(
+    let before = p.service.runtime.to_string();
+    let chosen = s.choose(
         "service.runtime",
         "Runtime",
         &["node", "fastapi"],
-        &p.service.runtime.to_string(),
+        &before,
         &["service.runtime"],
     )?;
+    if !chosen.is_empty() && chosen != before {
+        s.runtime_defaults(&chosen)?;
+    }
     let p = cur(&s);
     let version_prompt = match p.service.runtime {
         Runtime::Node => "Node.js major version",

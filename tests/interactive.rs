@@ -263,6 +263,38 @@ fn ctrl_c_writes_nothing_restores_the_cursor_and_exits_non_zero() {
     }
 }
 
+/// In a Node repository, picking FastAPI asks with Python's defaults: the
+/// detected Node version and commands do not carry over into an invalid
+/// profile (which once made the next question "Node.js major version",
+/// with no default).
+#[test]
+fn picking_the_other_runtime_asks_with_its_defaults() {
+    let dir = fixture_copy("twilio-voice");
+    let mut p = spawn(dir.path(), true, &[]);
+    answer(&mut p, "Start from a preset", "\r");
+    answer(&mut p, "Service name", "\r");
+    answer(&mut p, "Public domain", "voice.example.com\r");
+    answer(&mut p, "Runtime", "\x1b[B\r"); // down to fastapi
+    let type_keys = |p: &mut PtySession, keys: &str| {
+        std::thread::sleep(std::time::Duration::from_millis(60));
+        p.send(keys).unwrap();
+        p.flush().unwrap();
+    };
+    let (before, _) = p
+        .exp_regex("Python version[^\n]*3\\.12")
+        .unwrap_or_else(|e| panic!("FastAPI's version question with its default 3.12: {e}"));
+    assert!(!before.contains("Node.js major version"), "{before}");
+    type_keys(&mut p, "\r");
+    p.exp_regex("Port the app listens on[^\n]*8000")
+        .expect("FastAPI's default port");
+    type_keys(&mut p, "8080\r");
+    p.exp_regex("Start command\\s*\\(uvicorn[^\\n]*--port 8080")
+        .expect("FastAPI's default start command on the port given, not node's");
+    p.send_control('c').unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(exit_code(&p), 130);
+}
+
 #[test]
 fn declining_the_confirmation_writes_nothing() {
     let dir = fixture_copy("twilio-voice");
