@@ -88,13 +88,30 @@ run "staging_trust_and_edge" {
   # The app's behaviour: nothing cached, everything forwarded (Host too, so
   # a webhook signature over the public URL still verifies).
   assert {
-    condition     = aws_cloudfront_cache_policy.no_cache[0].max_ttl == 0 && one(aws_cloudfront_origin_request_policy.all_viewer[0].headers_config).header_behavior == "allViewer" && one(aws_cloudfront_origin_request_policy.all_viewer[0].cookies_config).cookie_behavior == "all" && one(aws_cloudfront_origin_request_policy.all_viewer[0].query_strings_config).query_string_behavior == "all"
+    condition     = aws_cloudfront_cache_policy.no_cache[0].max_ttl == 0 && one(aws_cloudfront_origin_request_policy.all_viewer[0].headers_config).header_behavior == "allViewerAndWhitelistCloudFront" && one(aws_cloudfront_origin_request_policy.all_viewer[0].cookies_config).cookie_behavior == "all" && one(aws_cloudfront_origin_request_policy.all_viewer[0].query_strings_config).query_string_behavior == "all"
     error_message = "the app is not cached and gets every header, cookie and query string"
   }
 
   assert {
     condition     = length(one(aws_cloudfront_distribution.cdn[0].default_cache_behavior).allowed_methods) == 7
     error_message = "every method reaches the app"
+  }
+
+  # The viewer's address: CloudFront adds it, the app is told to read it.
+  assert {
+    condition     = one(one(aws_cloudfront_origin_request_policy.all_viewer[0].headers_config).headers).items == toset(["CloudFront-Viewer-Address"])
+    error_message = "CloudFront sends the viewer's address to the app"
+  }
+
+  assert {
+    condition     = one([for e in local.app_environment : e.value if e.name == "CLIENT_IP_HEADER"]) == "CloudFront-Viewer-Address"
+    error_message = "behind CloudFront the app trusts CloudFront-Viewer-Address"
+  }
+
+  # No copy account: the environment's key is this account's alone.
+  assert {
+    condition     = length([for st in data.aws_iam_policy_document.kms.statement : st if startswith(coalesce(st.sid, "-"), "CopyAccount")]) == 0
+    error_message = "no other account may use the environment's key without backup_copy_vault_arn"
   }
 
   assert {
@@ -151,6 +168,36 @@ run "opt_out_and_copies" {
   assert {
     condition     = length(aws_backup_vault.copy) == 1 && length(aws_kms_key.backup_copy) == 1
     error_message = "the copy region has its own vault and key"
+  }
+
+  assert {
+    condition     = one([for e in local.app_environment : e.value if e.name == "CLIENT_IP_HEADER"]) == "X-Forwarded-For"
+    error_message = "without CloudFront the app reads the load balancer's X-Forwarded-For"
+  }
+
+  # The database's snapshots keep the environment's key: the copy account
+  # may use it, through AWS Backup or RDS only, and grant only to AWS
+  # resources; nothing else.
+  assert {
+    condition = length([
+      for st in data.aws_iam_policy_document.kms.statement : st
+      if st.sid == "CopyAccountReadsDatabaseRecoveryPoints"
+      && flatten([for p in st.principals : p.identifiers]) == ["arn:aws:iam::210987654321:root"]
+      && st.actions == toset(["kms:Decrypt", "kms:DescribeKey", "kms:ReEncrypt*", "kms:GenerateDataKey*"])
+      && [for c in st.condition : "${c.test} ${c.variable} ${join(",", c.values)}"] == ["StringEquals kms:ViaService backup.${local.region}.amazonaws.com,rds.${local.region}.amazonaws.com"]
+    ]) == 1
+    error_message = "the copy account decrypts the database's recovery points through AWS Backup or RDS only"
+  }
+
+  assert {
+    condition = length([
+      for st in data.aws_iam_policy_document.kms.statement : st
+      if st.sid == "CopyAccountGrantsForDatabaseCopies"
+      && flatten([for p in st.principals : p.identifiers]) == ["arn:aws:iam::210987654321:root"]
+      && st.actions == toset(["kms:CreateGrant"])
+      && contains([for c in st.condition : "${c.test} ${c.variable} ${join(",", c.values)}"], "Bool kms:GrantIsForAWSResource true")
+    ]) == 1
+    error_message = "the copy account creates grants on the key only for AWS resources"
   }
 }
 "#;
@@ -469,4 +516,82 @@ fn runbook_creates_an_app_user_that_is_not_the_master() {
     }
     eprintln!("created the app's database user for {ran} presets");
     assert!(ran >= 3, "only {ran} presets with Postgres");
+}
+
+// ---------------------------------------------------------------------------
+// The front end on AWS (fastapi-three-tier has a React build).
+
+/// The CloudFront Function's own code, run by Node (CloudFront Functions are
+/// JavaScript): client-side routes become /index.html, files of the build
+/// and the root pass as they are.
+#[test]
+fn spa_route_function_maps_routes_and_leaves_files() {
+    let node = common::require_tool("node");
+    let run = common::init_preset("fastapi-three-tier");
+    let code = run.path().join(TF_DIR).join("functions/spa_routes.js");
+    assert!(code.is_file(), "no {}", code.display());
+    let cases: &[(&str, &str)] = &[
+        ("/", "/index.html"),
+        ("/settings", "/index.html"),
+        ("/settings/profile", "/index.html"),
+        ("/calls/42/", "/index.html"),
+        ("/index.html", "/index.html"),
+        ("/assets/index-3f7a9c.js", "/assets/index-3f7a9c.js"),
+        ("/assets/index-3f7a9c.css", "/assets/index-3f7a9c.css"),
+        ("/favicon.ico", "/favicon.ico"),
+        ("/assets/missing-0000.js", "/assets/missing-0000.js"),
+        ("/.well-known/security.txt", "/.well-known/security.txt"),
+    ];
+    let uris: Vec<&str> = cases.iter().map(|(uri, _)| *uri).collect();
+    // The file as CloudFront runs it: a top-level `handler`, no exports.
+    const HARNESS: &str = r#"
+const src = require("fs").readFileSync(process.argv[1], "utf8");
+const handler = new Function(src + "\nreturn handler;")();
+const out = {};
+for (const uri of JSON.parse(process.argv[2])) {
+  const request = { method: "GET", uri, querystring: {}, headers: {}, cookies: {} };
+  const result = handler({ version: "1.0", context: { eventType: "viewer-request" }, viewer: { ip: "192.0.2.1" }, request });
+  out[uri] = result.uri;
+}
+console.log(JSON.stringify(out));
+"#;
+    let out = Command::new(node)
+        .arg("-e")
+        .arg(HARNESS)
+        .arg(&code)
+        .arg(serde_json::to_string(&uris).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for (uri, want) in cases {
+        assert_eq!(got[*uri], *want, "{uri}");
+    }
+}
+
+/// Without CloudFront nothing would serve the front end: the plan refuses
+/// cdn_enabled = false with the reason, before anything is created.
+#[test]
+fn frontend_stack_refuses_the_cdn_opt_out() {
+    let tf = terraform();
+    let run = common::init_preset("fastapi-three-tier");
+    let dir = run.path().join(TF_DIR);
+    tf.init(&dir);
+    let (ok, out) = tf.run(
+        &dir,
+        &[
+            "test",
+            "-no-color",
+            "-var-file=environments/production.tfvars",
+            "-var=cdn_enabled=false",
+        ],
+    );
+    assert!(
+        !ok && out.contains("would leave the front end") && out.contains("frontend/dist"),
+        "{out}"
+    );
 }

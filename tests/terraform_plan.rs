@@ -443,3 +443,96 @@ fn workflow_plan_fails_without_the_image_tag() {
         "{err}"
     );
 }
+
+// ---------------------------------------------------------------------------
+// The Kubernetes target's node alarms, planned by the real provider.
+
+/// Runs appended to the generated test file's mocks: the node alarms from
+/// EC2 always, and Container Insights' add-on and alarms only when asked.
+const EKS_ALARM_RUNS: &str = r#"
+variables {
+  github_repository = "acme/app"
+}
+
+run "nodes_from_ec2" {
+  command = plan
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.eks_node_status_check.namespace == "AWS/EC2" && aws_cloudwatch_metric_alarm.eks_node_status_check.metric_name == "StatusCheckFailed" && aws_cloudwatch_metric_alarm.eks_node_status_check.threshold == 0 && join(",", keys(aws_cloudwatch_metric_alarm.eks_node_status_check.dimensions)) == "AutoScalingGroupName"
+    error_message = "a node failing its status checks alarms, over the node group's Auto Scaling group"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.eks_node_cpu.metric_name == "CPUUtilization" && aws_cloudwatch_metric_alarm.eks_node_cpu.threshold == 80 && join(",", keys(aws_cloudwatch_metric_alarm.eks_node_cpu.dimensions)) == "AutoScalingGroupName"
+    error_message = "node CPU alarms over the node group"
+  }
+
+  assert {
+    condition     = length(aws_eks_addon.container_insights) == 0 && length(aws_cloudwatch_metric_alarm.eks_cluster) == 0 && length(aws_iam_role.cloudwatch_agent) == 0
+    error_message = "no Container Insights unless asked for"
+  }
+}
+
+run "cluster_from_container_insights" {
+  command = plan
+
+  variables {
+    eks_container_insights = true
+  }
+
+  assert {
+    condition     = aws_eks_addon.container_insights[0].addon_name == "amazon-cloudwatch-observability" && one(aws_eks_addon.container_insights[0].pod_identity_association).service_account == "cloudwatch-agent"
+    error_message = "the Container Insights add-on, its agent under its own Pod Identity role"
+  }
+
+  assert {
+    condition     = aws_iam_role_policy_attachment.cloudwatch_agent[0].policy_arn == "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy"
+    error_message = "the agent may publish metrics and logs, nothing more"
+  }
+
+  assert {
+    condition     = { for k, a in aws_cloudwatch_metric_alarm.eks_cluster : k => "${a.namespace}/${a.metric_name}" } == { failed-nodes = "ContainerInsights/cluster_failed_node_count", node-cpu = "ContainerInsights/node_cpu_utilization", node-memory = "ContainerInsights/node_memory_utilization" }
+    error_message = "failed nodes, node CPU and node memory as the cluster reports them"
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.eks_cluster["failed-nodes"].threshold == 0 && aws_cloudwatch_metric_alarm.eks_cluster["failed-nodes"].evaluation_periods * aws_cloudwatch_metric_alarm.eks_cluster["failed-nodes"].period == 300
+    error_message = "one failed node for five minutes alarms"
+  }
+}
+"#;
+
+#[test]
+fn eks_node_alarms_plan_with_and_without_container_insights() {
+    let tf = terraform();
+    let started = Instant::now();
+    let run = common::init_preset_with("fastapi-three-tier", &["deploy.target=kubernetes"]);
+    let dir = run.path().join(TF_DIR);
+    let generated = std::fs::read_to_string(dir.join("tests/plan.tftest.hcl")).unwrap();
+    let mocks = &generated[..generated
+        .find("\nvariables {")
+        .expect("the generated test file sets variables after its mocks")];
+    std::fs::write(
+        dir.join("tests/eks_alarms.tftest.hcl"),
+        format!("{mocks}\n{EKS_ALARM_RUNS}"),
+    )
+    .unwrap();
+    tf.init(&dir);
+    let out = tf.ok(
+        &dir,
+        &[
+            "test",
+            "-no-color",
+            "-filter=tests/eks_alarms.tftest.hcl",
+            "-var-file=environments/production.tfvars",
+        ],
+    );
+    for name in ["nodes_from_ec2", "cluster_from_container_insights"] {
+        assert!(out.contains(&format!("run \"{name}\"... pass")), "{out}");
+    }
+    assert!(out.contains("2 passed, 0 failed"), "{out}");
+    eprintln!(
+        "planned the EKS node alarms twice in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+}

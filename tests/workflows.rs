@@ -1168,13 +1168,17 @@ fn terraform_plans_on_pull_requests_and_applies_in_order() {
 // ones, and the smoke test goes to a local HTTP server on 127.0.0.1.
 
 const STUB_AWS: &str = r#"#!/usr/bin/env bash
-# Plays just enough of ECR and ECS for the deploy job; state in $SIM_DIR.
+# Plays just enough of ECR, ECS, SSM, S3 and CloudFront for the deploy job;
+# state in $SIM_DIR (S3 objects under $SIM_DIR/s3/BUCKET/).
 set -euo pipefail
 echo "aws $*" >> "$SIM_DIR/aws.log"
 cmd="$1 $2"; shift 2
-services="" service="" taskdef="" input="" query="" overrides=""
+# `s3 sync SRC DST` and `s3 cp SRC DST`: the first two arguments.
+src="${1:-}" dst="${2:-}"
+services="" service="" taskdef="" input="" query="" overrides="" exclude=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --exclude) exclude="$2"; shift ;;
     --services) services="$2"; shift ;;
     --service) service="$2"; shift ;;
     --task-definition) taskdef="$2"; shift ;;
@@ -1228,9 +1232,21 @@ case "$cmd" in
     if [ "${BREAKER:-0}" = 1 ] && [ "${taskdef##*:}" = 2 ]; then :; else echo "$taskdef" > "$SIM_DIR/running.$service"; fi
     echo "$service" ;;
   "ecs wait") ;;
+  "ssm get-parameter") echo '{"bucket": "frontend-bucket", "distribution_id": "E2SIMULATED"}' ;;
+  "s3 sync")
+    to="$SIM_DIR/s3/${dst#s3://}"
+    (cd "$src" && find . -type f) | while read -r f; do
+      [ -n "$exclude" ] && [ "${f#./}" = "$exclude" ] && continue
+      mkdir -p "$(dirname "$to/$f")"; cp "$src/$f" "$to/$f"
+    done ;;
+  "s3 cp") mkdir -p "$(dirname "$SIM_DIR/s3/${dst#s3://}")"; cp "$src" "$SIM_DIR/s3/${dst#s3://}" ;;
+  "cloudfront create-invalidation") echo I2SIMULATED ;;
+  "cloudfront wait") ;;
   *) echo "stub aws: unexpected $cmd" >&2; exit 2 ;;
 esac
 "#;
+
+const FRONTEND_INDEX: &str = "<script src=\"/assets/app-3f7a9c.js\"></script>";
 
 /// Logs every call; `login --password-stdin` reads its password as docker
 /// does (else the writer of the pipe may die of SIGPIPE under pipefail).
@@ -1351,6 +1367,11 @@ fn simulate_deploy_with(
     for d in [&bin, &temp, &workspace] {
         std::fs::create_dir_all(d).unwrap();
     }
+    // The front-end build artifact, as the download step would leave it.
+    let build = temp.join("frontend");
+    std::fs::create_dir_all(build.join("assets")).unwrap();
+    std::fs::write(build.join("index.html"), FRONTEND_INDEX).unwrap();
+    std::fs::write(build.join("assets/app-3f7a9c.js"), "console.log(1)").unwrap();
     for (name, text) in [("aws", STUB_AWS), ("docker", STUB_DOCKER)] {
         let p = bin.join(name);
         std::fs::write(&p, text).unwrap();
@@ -1622,6 +1643,53 @@ fn a_rollout_the_circuit_breaker_undid_fails_and_rolls_back() {
     );
     // No Postgres in this preset: no migration task.
     assert!(!s.aws_log.contains("run-task"));
+}
+
+/// The front end goes out around the app rollout: its files before (nothing
+/// refers to them yet), index.html and the CloudFront invalidation only once
+/// the new app passed its smoke test; after a failed rollout viewers keep
+/// the previous front end.
+#[test]
+fn a_deploy_publishes_the_front_end_around_the_app_rollout() {
+    let run = init_preset("fastapi-three-tier");
+    let s = simulate_deploy(&run, 200, 0, false);
+    for (name, outcome) in &s.outcomes {
+        let want = if name.starts_with("Roll back") {
+            "skipped"
+        } else {
+            "success"
+        };
+        assert_eq!(*outcome, want, "{name}: {:?}", s.outcomes);
+    }
+    let bucket = s.sim.path().join("s3/frontend-bucket");
+    assert_eq!(
+        std::fs::read_to_string(bucket.join("index.html")).unwrap(),
+        FRONTEND_INDEX
+    );
+    assert!(bucket.join("assets/app-3f7a9c.js").is_file());
+    let log = &s.aws_log;
+    let at = |what: &str| {
+        log.find(what)
+            .unwrap_or_else(|| panic!("no `{what}` in:\n{log}"))
+    };
+    assert!(log.contains("ssm get-parameter --name /voice-api-staging/frontend-target"));
+    assert!(at("s3 sync") < at("ecs update-service"), "{log}");
+    assert!(at("ecs update-service") < at("s3 cp"), "{log}");
+    assert!(at("s3 cp") < at("cloudfront create-invalidation --distribution-id E2SIMULATED"));
+    assert!(at("cloudfront create-invalidation") < at("cloudfront wait invalidation-completed"));
+    assert!(log.contains("--cache-control no-cache"), "{log}");
+
+    let failed = simulate_deploy(&run, 503, 0, false);
+    assert_eq!(failed.outcome("Smoke test"), "failure");
+    assert_eq!(failed.outcome("Roll back"), "success");
+    assert_eq!(failed.outcome("Publish the front end"), "skipped");
+    let bucket = failed.sim.path().join("s3/frontend-bucket");
+    assert!(bucket.join("assets/app-3f7a9c.js").is_file());
+    assert!(
+        !bucket.join("index.html").exists(),
+        "index.html switched after a failed rollout"
+    );
+    assert!(!failed.aws_log.contains("cloudfront"), "{}", failed.aws_log);
 }
 
 #[test]

@@ -468,7 +468,15 @@ pub const CATALOG: &[Entry] = &[
     file("deploy/k8s/base/web-nginx.conf.tera", "deploy/k8s/base/web-nginx.conf", kubernetes_static),
     file("deploy/k8s/base/monitoring/postgres-exporter.yaml.tera", "deploy/k8s/base/monitoring/postgres-exporter.yaml", kubernetes_monitoring_postgres),
     file("deploy/k8s/base/monitoring/redis-exporter.yaml.tera", "deploy/k8s/base/monitoring/redis-exporter.yaml", kubernetes_monitoring_redis),
+    // Cloud front end: the FastAPI front end's build from S3 through CloudFront
+    file("infra/terraform/frontend.tf.tera", "infra/terraform/frontend.tf", ecs_frontend),
+    file("infra/terraform/functions/spa_routes.js.tera", "infra/terraform/functions/spa_routes.js", ecs_frontend),
 ];
+
+/// The ECS target with a front end build the Dockerfile's `frontend` stage makes.
+pub fn ecs_frontend(p: &Profile) -> bool {
+    ecs(p) && fastapi(p) && !p.service.static_dir.is_empty()
+}
 
 /// Directory under `templates/` holding files that are included by other
 /// templates and never rendered on their own.
