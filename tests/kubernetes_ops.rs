@@ -30,6 +30,7 @@ const ALERTS_LEFT_OUT: &[(&str, &str)] = &[
     ("app", "TargetDown"),
     ("app", "EndpointDown"),
     ("app", "TlsCertificateExpiring"),
+    ("app", "NginxDown"),
 ];
 
 fn yaml(run: &Run, rel: &str) -> Value {
