@@ -160,12 +160,18 @@ fn libc_sigpipe() -> i32 {
 }
 
 /// A Dockerfile hadolint rejects (DL3003), alone in the tree.
+/// A `cd` in a RUN after the image's USER line: hadolint's DL3003.
+fn break_dockerfile(run: &Run) {
+    let dockerfile = run.read("Dockerfile");
+    let user = "USER 10001:10001";
+    assert!(dockerfile.contains(user), "no {user} line to break after");
+    let broken = dockerfile.replace(user, &format!("{user}\nRUN cd /tmp && echo hi"));
+    std::fs::write(run.path().join("Dockerfile"), broken).unwrap();
+}
+
 fn bad_dockerfile_only() -> Run {
     let run = init_preset("twilio-voice");
-    let dockerfile = run
-        .read("Dockerfile")
-        .replace("USER node", "USER node\nRUN cd /tmp && echo hi");
-    std::fs::write(run.path().join("Dockerfile"), dockerfile).unwrap();
+    break_dockerfile(&run);
     keep_only(&run, &["Dockerfile", ".hadolint.yaml"]);
     run
 }
@@ -323,10 +329,7 @@ fn verify_fails_on_a_broken_compose_file_and_a_bad_dockerfile() {
         .read("compose.prod.yaml")
         .replace("    cap_drop:\n", "    cap_drop: [\n");
     std::fs::write(run.path().join("compose.prod.yaml"), compose).unwrap();
-    let dockerfile = run
-        .read("Dockerfile")
-        .replace("USER node", "USER node\nRUN cd /tmp && echo hi");
-    std::fs::write(run.path().join("Dockerfile"), dockerfile).unwrap();
+    break_dockerfile(&run);
     // Only the broken files and the linters' configs: the rest of this tree
     // passes every validator in every_preset_passes_verify_strict already.
     keep_only(
