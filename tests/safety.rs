@@ -537,7 +537,11 @@ fn clean_up_never_follows_a_directory_swapped_for_a_link() {
         .flat_map(|l| [format!("{l}/empty"), l.to_string()])
         .collect();
     remove_empty_dirs(root, &dirs);
-    assert_eq!(tree(outside.path()), before_outside, "nothing outside touched");
+    assert_eq!(
+        tree(outside.path()),
+        before_outside,
+        "nothing outside touched"
+    );
     assert_eq!(tree(root), before, "nothing reached through a link inside");
     for l in links {
         assert!(root.join(l).is_symlink(), "{l} is still a link");
