@@ -99,16 +99,16 @@ impl Root {
     /// left in directory `rel`; the number removed. No link is followed on
     /// the way, and only regular files are removed.
     pub fn sweep(&self, rel: &str, prefix: &str) -> Result<usize, Refusal> {
-        let dir = self.dir_with(rel, RESOLVE_NO_LINKS)?;
+        let mut listing = rfs::Dir::new(self.dir_with(rel, RESOLVE_NO_LINKS)?)?;
         let mut stray = Vec::new();
-        for entry in rfs::Dir::read_from(&dir).map_err(Refusal::from)? {
+        while let Some(entry) = listing.read() {
             let entry = entry?;
             let name = entry.file_name();
             if !name.to_bytes().starts_with(prefix.as_bytes()) {
                 continue;
             }
             let regular = match entry.file_type() {
-                FileType::Unknown => rfs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW)
+                FileType::Unknown => rfs::statat(listing.fd()?, name, AtFlags::SYMLINK_NOFOLLOW)
                     .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile),
                 t => t == FileType::RegularFile,
             };
@@ -116,9 +116,10 @@ impl Root {
                 stray.push(name.to_owned());
             }
         }
+        let dir = listing.fd()?;
         Ok(stray
             .iter()
-            .filter(|name| rfs::unlinkat(&dir, name.as_c_str(), AtFlags::empty()).is_ok())
+            .filter(|name| rfs::unlinkat(dir, name.as_c_str(), AtFlags::empty()).is_ok())
             .count())
     }
 

@@ -173,8 +173,11 @@ impl<'a> At<'a> {
                         .into(),
             });
         }
-        let mut bytes = Vec::with_capacity(meta.len() as usize);
-        std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(|e| Error::io(&path, e))?;
+        // Sized from the handle's metadata already at hand (`File`'s own
+        // read_to_end would stat and seek again for each file).
+        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+        std::io::Read::read_to_end(&mut std::io::Read::take(&file, u64::MAX), &mut bytes)
+            .map_err(|e| Error::io(&path, e))?;
         Ok(Some(match String::from_utf8(bytes) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
@@ -393,7 +396,7 @@ impl<'a> Stager<'a> {
                 #[cfg(target_os = "linux")]
                 Via::Beneath(open) => match self.dirs.get(dir) {
                     Some(fd) => beneath::sync_dir(fd),
-                    None => match open.dir(dir) {
+                    None => match beneath_retry(self.root, dir, |d| open.dir(d)) {
                         Ok(fd) => beneath::sync_dir(&fd),
                         Err(Refusal::Io(e)) => Err(e),
                         Err(r) => return Err(explain(self.root, dir, r)),
