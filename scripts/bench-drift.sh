@@ -95,7 +95,12 @@ bench() { # NAME PREPARE COMMAND...
 #   files: the earlier floor: the managed files the upgrade changes only,
 #          temp file, write, chmod, rename, nothing synced.
 cat >"$work/replace.py" <<'PY'
-import os, sys, time
+import os, subprocess, sys, time
+if sys.argv[1] == "run":  # wall time of one whole process
+    start = time.perf_counter()
+    subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, check=True)
+    print("%.3f" % ((time.perf_counter() - start) * 1000))
+    sys.exit()
 mode, root, source, paths = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 durable = mode == "full"
 data = [open(os.path.join(source, rel), "rb").read() for rel in paths]
@@ -129,8 +134,13 @@ changed_paths=()
 while IFS= read -r path; do
     [ -f "templates/$path.tera" ] && changed_paths+=("$path")
 done < <(sed -n 's/^\[files\."\(.*\)"\]$/\1/p' "$work/old/shipready.toml")
-floor_full=() floor_files=()
+# The disk here is shared and its speed drifts by several times within
+# minutes, so update is also timed in the same loop as its floors, each run
+# beside them; the ratios come from these paired runs.
+floor_full=() floor_files=() paired=()
 for _ in $(seq "$runs"); do
+    "$work/restore" "$work/old"
+    paired+=("$(python3 "$work/replace.py" run "$bin" update --dir "$work/u")")
     "$work/restore" "$work/old"
     floor_full+=("$(python3 "$work/replace.py" full "$work/u" "$work/after" "${replaced[@]}")")
     "$work/restore" "$work/old"
@@ -144,10 +154,11 @@ bench update-overlay "$work/restore $work/cur" "$bin" update --dir "$work/u" --t
 median() { sort -n | awk '{a[NR] = $1} END {printf "%.1f", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 full_ms="$(printf '%s\n' "${floor_full[@]}" | median)"
 files_ms="$(printf '%s\n' "${floor_files[@]}" | median)"
+paired_ms="$(printf '%s\n' "${paired[@]}" | median)"
 echo "  full floor: median $full_ms ms for the ${#replaced[@]} replacements update makes, each alone with fsync of file and directory ($runs runs)"
 echo "  files floor: median $files_ms ms for the ${#changed_paths[@]} managed-file replacements alone, unsynced ($runs runs)"
 for f in diff update update-overlay; do
-    python3 - "$work/$f.json" "$f" "$full_ms" "$files_ms" <<'EOF'
+    python3 - "$work/$f.json" "$f" "$full_ms" "$files_ms" "$paired_ms" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
 ms = lambda x: x * 1000
@@ -155,8 +166,8 @@ print(f"{sys.argv[2]:>15}: median {ms(r['median']):.1f} ms  (mean {ms(r['mean'])
       f"min {ms(r['min']):.1f}, max {ms(r['max']):.1f}, user {ms(r['user']):.1f}, "
       f"system {ms(r['system']):.1f}, runs {len(r['times'])})")
 if sys.argv[2] == "update":
-    full, files = float(sys.argv[3]), float(sys.argv[4])
-    print(f"{'':>15}  {ms(r['median']) / full:.2f}x the full floor, "
-          f"{ms(r['median']) / files:.2f}x the files floor")
+    full, files, paired = float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+    print(f"{'':>15}  timed beside its floors: median {paired:.1f} ms, "
+          f"{paired / full:.2f}x the full floor, {paired / files:.2f}x the files floor")
 EOF
 done
