@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Wall time of whole `shipready diff` and `shipready update` processes on the
-# largest preset, with the release binary. Target: median <= 20 ms each.
+# largest preset, with the release binary, next to the floors under update
+# (below). Target: update within 1.5x its full floor.
 #
 #   diff:              a clean tree (the common CI drift check)
 #   update:            after a template upgrade, the way one reaches a team:
@@ -85,47 +86,88 @@ bench() { # NAME PREPARE COMMAND...
     [ -n "$prepare" ] && args+=(--prepare "$prepare")
     hyperfine "${args[@]}" "$*" >/dev/null
 }
-# The floor under update: the same atomic replacements (temp file, write,
-# chmod, rename) of the files the upgrade changes, with nothing else.
+# The floors under update, timed inside one process (no start-up):
+#   full:  exactly the replacements update makes (every file whose bytes the
+#          run changes: the managed files, their merge bases under
+#          .shipready/base/, the lock), with update's result as the data,
+#          each done alone and durably: temp file, write, chmod, fsync,
+#          rename, fsync of its directory.
+#   files: the earlier floor: the managed files the upgrade changes only,
+#          temp file, write, chmod, rename, nothing synced.
 cat >"$work/replace.py" <<'PY'
-import os, sys, time
-root, paths = sys.argv[1], sys.argv[2:]
+import os, subprocess, sys, time
+if sys.argv[1] == "run":  # wall time of one whole process
+    start = time.perf_counter()
+    subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, check=True)
+    print("%.3f" % ((time.perf_counter() - start) * 1000))
+    sys.exit()
+mode, root, source, paths = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+durable = mode == "full"
+data = [open(os.path.join(source, rel), "rb").read() for rel in paths]
 start = time.perf_counter()
-for i, rel in enumerate(paths):
+for i, (rel, body) in enumerate(zip(paths, data)):
     path = os.path.join(root, rel)
     tmp = os.path.join(os.path.dirname(path), ".floor-%d" % i)
-    data = open(path, "rb").read() + b"# floor\n"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.write(fd, data)
-    os.fchmod(fd, 0o644)
+    os.write(fd, body)
+    os.fchmod(fd, os.stat(os.path.join(source, rel)).st_mode & 0o777)
+    if durable:
+        os.fsync(fd)
     os.close(fd)
     os.rename(tmp, path)
+    if durable:
+        dfd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
+        os.fsync(dfd)
+        os.close(dfd)
 print("%.3f" % ((time.perf_counter() - start) * 1000))
 PY
+# What update replaces: every file whose bytes differ after a real run.
+"$work/restore" "$work/old" && "$bin" update --dir "$work/u" >/dev/null
+rm -rf "$work/after" && cp -a "$work/u" "$work/after"
+replaced=()
+while IFS= read -r path; do
+    replaced+=("$path")
+done < <(cd "$work/after" && find . -type f -printf '%P\n' | sort | while IFS= read -r p; do
+    cmp -s "$p" "$work/old/$p" || echo "$p"
+done)
 changed_paths=()
 while IFS= read -r path; do
     [ -f "templates/$path.tera" ] && changed_paths+=("$path")
 done < <(sed -n 's/^\[files\."\(.*\)"\]$/\1/p' "$work/old/shipready.toml")
-floor=()
-for _ in $(seq 15); do
+# The disk here is shared and its speed drifts by several times within
+# minutes, so update is also timed in the same loop as its floors, each run
+# beside them; the ratios come from these paired runs.
+floor_full=() floor_files=() paired=()
+for _ in $(seq "$runs"); do
     "$work/restore" "$work/old"
-    floor+=("$(python3 "$work/replace.py" "$work/u" "${changed_paths[@]}")")
+    paired+=("$(python3 "$work/replace.py" run "$bin" update --dir "$work/u")")
+    "$work/restore" "$work/old"
+    floor_full+=("$(python3 "$work/replace.py" full "$work/u" "$work/after" "${replaced[@]}")")
+    "$work/restore" "$work/old"
+    floor_files+=("$(python3 "$work/replace.py" files "$work/u" "$work/after" "${changed_paths[@]}")")
 done
 
 bench diff "" "$bin" diff --dir "$current"
 bench update "$work/restore $work/old" "$bin" update --dir "$work/u"
 bench update-overlay "$work/restore $work/cur" "$bin" update --dir "$work/u" --templates "$work/newer"
 
-printf '%s\n' "${floor[@]}" | sort -n | awk -v n="${#changed_paths[@]}" '{a[NR] = $1}
-    END {printf "  replace floor: median %.1f ms for the %d atomic file replacements alone (15 runs)\n",
-         (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2), n}'
+median() { sort -n | awk '{a[NR] = $1} END {printf "%.1f", (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
+full_ms="$(printf '%s\n' "${floor_full[@]}" | median)"
+files_ms="$(printf '%s\n' "${floor_files[@]}" | median)"
+paired_ms="$(printf '%s\n' "${paired[@]}" | median)"
+echo "  full floor: median $full_ms ms for the ${#replaced[@]} replacements update makes, each alone with fsync of file and directory ($runs runs)"
+echo "  files floor: median $files_ms ms for the ${#changed_paths[@]} managed-file replacements alone, unsynced ($runs runs)"
 for f in diff update update-overlay; do
-    python3 - "$work/$f.json" "$f" <<'EOF'
+    python3 - "$work/$f.json" "$f" "$full_ms" "$files_ms" "$paired_ms" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"][0]
 ms = lambda x: x * 1000
 print(f"{sys.argv[2]:>15}: median {ms(r['median']):.1f} ms  (mean {ms(r['mean']):.1f}, "
       f"min {ms(r['min']):.1f}, max {ms(r['max']):.1f}, user {ms(r['user']):.1f}, "
       f"system {ms(r['system']):.1f}, runs {len(r['times'])})")
+if sys.argv[2] == "update":
+    full, files, paired = float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+    print(f"{'':>15}  timed beside its floors: median {paired:.1f} ms, "
+          f"{paired / full:.2f}x the full floor, {paired / files:.2f}x the files floor")
 EOF
 done

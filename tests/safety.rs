@@ -504,3 +504,52 @@ fn merges_never_lose_a_local_edit() {
     eprintln!("300 merges, {conflicts} conflicting regions, 0 edits lost");
     assert!(conflicts > 0, "the trials must include real conflicts");
 }
+
+/// Clean-up after a run (stray temp files, emptied directories) reaches
+/// its directories beneath the root without following a link: a directory
+/// swapped for a link, to outside or to elsewhere inside, is left alone,
+/// and so is what it points at. The same calls on real directories do
+/// clean up, so the refusal is the link's doing.
+#[cfg(target_os = "linux")]
+#[test]
+fn clean_up_never_follows_a_directory_swapped_for_a_link() {
+    use shipready::core::fsio::{remove_empty_dirs, sweep_temps, TEMP_PREFIX};
+    let outside = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let root = root.path();
+    let stray = format!("{TEMP_PREFIX}killed-run");
+    for d in [outside.path().join("empty"), root.join("real/empty")] {
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.parent().unwrap().join(&stray), "half").unwrap();
+    }
+    // `deploy` once was a directory; now it is a link out of the tree, and
+    // `inside` a link to a directory in it.
+    std::os::unix::fs::symlink(outside.path(), root.join("deploy")).unwrap();
+    std::os::unix::fs::symlink(root.join("real"), root.join("inside")).unwrap();
+    std::os::unix::fs::symlink("real", root.join("relative")).unwrap();
+    let before_outside = tree(outside.path());
+    let before = tree(root);
+
+    let links = ["deploy", "inside", "relative"];
+    assert_eq!(sweep_temps(root, links), 0);
+    let dirs: Vec<String> = links
+        .iter()
+        .flat_map(|l| [format!("{l}/empty"), l.to_string()])
+        .collect();
+    remove_empty_dirs(root, &dirs);
+    assert_eq!(
+        tree(outside.path()),
+        before_outside,
+        "nothing outside touched"
+    );
+    assert_eq!(tree(root), before, "nothing reached through a link inside");
+    for l in links {
+        assert!(root.join(l).is_symlink(), "{l} is still a link");
+    }
+
+    // Reached directly, the same directory is cleaned up.
+    assert_eq!(sweep_temps(root, ["real"]), 1);
+    assert!(!root.join("real").join(&stray).exists());
+    remove_empty_dirs(root, &["real/empty".to_string(), "real".to_string()]);
+    assert!(!root.join("real").exists(), "{:?}", tree(root));
+}

@@ -9,12 +9,13 @@
 //! describes the files on disk.
 
 use std::borrow::Cow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::core::fsio::{self, Staged};
 use crate::core::lock::{
     base_path, Lock, BASE_DIR, LOCK_FILE, LOCK_SCHEMA, STATE_ATTRIBUTES, STATE_ATTRIBUTES_TEXT,
 };
+use crate::core::parallel;
 use crate::core::render::RenderedTree;
 use crate::core::text::hash;
 use crate::error::Error;
@@ -96,28 +97,32 @@ fn apply_failing_at(
         Ok(())
     };
 
-    // 1. Write every file beside its destination.
-    let mut created: Vec<PathBuf> = Vec::new();
+    // 1. Write every file beside its destination, then sync them all: the
+    // data of every file is on disk before the first rename, and many
+    // syncs in flight at once cost the disk little more than one.
+    let mut stager = fsio::Stager::new(root)?;
     let mut staged: Vec<Staged> = Vec::with_capacity(all_writes.len());
     let staging = (|| {
         // Directories first, in one thread (the step is counted there);
         // then every file over the cores, in the order given.
         for w in &all_writes {
             fail(&root.join(&*w.path))?;
-            fsio::ensure_parent(root, &w.path, &mut created)?;
+            stager.prepare(&w.path)?;
         }
-        staged = crate::core::parallel::try_map(&all_writes, |w| {
-            fsio::stage(root, &w.path, &w.contents, w.mode, &mut Vec::new())
-        })?;
+        staged = parallel::try_map(&all_writes, |w| stager.stage(&w.path, &w.contents, w.mode))?;
+        parallel::try_map(&staged, Staged::sync)?;
         Ok::<(), Error>(())
     })();
     if let Err(e) = staging {
         drop(staged); // deletes the temp files
-        fsio::remove_empty_dirs(&created);
+        fsio::remove_empty_dirs(root, &stager.created);
         return Err(e);
     }
 
-    // 2. Rename into place; removals before the lock.
+    // 2. Rename into place; removals before the lock. Then each directory
+    // touched is synced once, the root (which holds the lock) last:
+    // journalling file systems commit renames in order, so a lock found
+    // on disk after a crash comes with every file it describes.
     let split = changes.writes.len();
     let mut done_writes = 0usize;
     let mut done_removals = 0usize;
@@ -138,7 +143,7 @@ fn apply_failing_at(
             s.commit()?;
             done_writes += 1;
         }
-        Ok::<(), Error>(())
+        stager.sync_dirs(dirs.iter().copied().filter(|d| !d.is_empty()).chain([""]))
     })();
     if let Err(e) = committing {
         drop(staged);
@@ -147,21 +152,26 @@ fn apply_failing_at(
             &all_writes[..done_writes],
             &changes.removals[..done_removals],
         );
-        fsio::remove_empty_dirs(&created);
+        fsio::remove_empty_dirs(root, &stager.created);
         return Err(e);
     }
 
     // 3. Directories a removal emptied go too (up to the root).
-    let mut emptied: Vec<PathBuf> = Vec::new();
-    for r in &changes.removals {
-        let mut d = Path::new(r.path).parent();
-        while let Some(dir) = d.filter(|d| !d.as_os_str().is_empty()) {
-            emptied.push(root.join(dir));
-            d = dir.parent();
+    fsio::remove_empty_dirs(root, &ancestors(changes.removals.iter().map(|r| r.path)));
+    Ok(())
+}
+
+/// Every directory above `paths` (relative), the root excluded.
+fn ancestors<'p>(paths: impl Iterator<Item = &'p str>) -> Vec<String> {
+    let mut out = Vec::new();
+    for path in paths {
+        let mut d = path;
+        while let Some((dir, _)) = d.rsplit_once('/') {
+            out.push(dir.to_string());
+            d = dir;
         }
     }
-    fsio::remove_empty_dirs(&emptied);
-    Ok(())
+    out
 }
 
 /// Put back what a failed run already renamed into place.
@@ -258,20 +268,19 @@ pub fn lock_writes<'a>(
 /// Bases of files the new lock no longer manages; removed after a
 /// successful run (a leftover one is harmless: nothing reads it).
 pub fn stale_bases(root: &Path, new: &Lock, old: Option<&Lock>) {
-    for path in old.into_iter().flat_map(|l| l.files.keys()) {
-        if !new.files.contains_key(path) {
-            let base = root.join(base_path(path));
-            if std::fs::remove_file(&base).is_ok() {
-                let mut d = base.parent();
-                while let Some(dir) = d.filter(|d| *d != root) {
-                    if std::fs::remove_dir(dir).is_err() {
-                        break;
-                    }
-                    d = dir.parent();
-                }
-            }
-        }
+    let stale: Vec<String> = old
+        .into_iter()
+        .flat_map(|l| l.files.keys())
+        .filter(|path| !new.files.contains_key(*path))
+        .map(|path| base_path(path))
+        .collect();
+    if stale.is_empty() {
+        return;
     }
+    for base in &stale {
+        let _ = fsio::remove_file(root, base);
+    }
+    fsio::remove_empty_dirs(root, &ancestors(stale.iter().map(String::as_str)));
 }
 
 #[cfg(test)]

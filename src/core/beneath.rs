@@ -17,7 +17,7 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags, ResolveFlags, CWD};
 use rustix::io::Errno;
@@ -44,6 +44,9 @@ impl From<Errno> for Refusal {
 }
 
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
+/// For clean-up (stray temp files, emptied directories): no link at all is
+/// followed, even one that stays inside; a link found there is left alone.
+const RESOLVE_NO_LINKS: ResolveFlags = RESOLVE.union(ResolveFlags::NO_SYMLINKS);
 
 /// Whether this kernel (and sandbox) offers `openat2`; asked once.
 pub fn available() -> bool {
@@ -76,16 +79,57 @@ impl Root {
     }
 
     /// The directory `rel` ("" for the root itself), resolved beneath the
-    /// root.
+    /// root. Opened for reading, so it can be listed and synced.
     pub fn dir(&self, rel: &str) -> Result<OwnedFd, Refusal> {
+        self.dir_with(rel, RESOLVE)
+    }
+
+    fn dir_with(&self, rel: &str, resolve: ResolveFlags) -> Result<OwnedFd, Refusal> {
         let rel = if rel.is_empty() { "." } else { rel };
         Ok(rfs::openat2(
             &self.0,
             rel,
-            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
-            RESOLVE,
+            resolve,
         )?)
+    }
+
+    /// Remove the temp files (names starting with `prefix`) a killed run
+    /// left in directory `rel`; the number removed. No link is followed on
+    /// the way, and only regular files are removed.
+    pub fn sweep(&self, rel: &str, prefix: &str) -> Result<usize, Refusal> {
+        let mut listing = rfs::Dir::new(self.dir_with(rel, RESOLVE_NO_LINKS)?)?;
+        let mut stray = Vec::new();
+        while let Some(entry) = listing.read() {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !name.to_bytes().starts_with(prefix.as_bytes()) {
+                continue;
+            }
+            let regular = match entry.file_type() {
+                FileType::Unknown => rfs::statat(listing.fd()?, name, AtFlags::SYMLINK_NOFOLLOW)
+                    .is_ok_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::RegularFile),
+                t => t == FileType::RegularFile,
+            };
+            if regular {
+                stray.push(name.to_owned());
+            }
+        }
+        let dir = listing.fd()?;
+        Ok(stray
+            .iter()
+            .filter(|name| rfs::unlinkat(dir, name.as_c_str(), AtFlags::empty()).is_ok())
+            .count())
+    }
+
+    /// Remove the directory `rel` if it is empty. Its parent is reached
+    /// without following any link, and a link standing at `rel` itself is
+    /// not a directory: neither is followed.
+    pub fn remove_empty_dir(&self, rel: &str) -> Result<(), Refusal> {
+        let (parent, name) = split(rel);
+        let parent = self.dir_with(parent, RESOLVE_NO_LINKS)?;
+        Ok(rfs::unlinkat(&parent, name, AtFlags::REMOVEDIR)?)
     }
 
     /// [`Root::dir`], creating what is missing, one directory at a time
@@ -118,7 +162,7 @@ impl Root {
                     fd = rfs::openat(
                         &fd,
                         part,
-                        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
                         Mode::empty(),
                     )?;
                 }
@@ -144,9 +188,11 @@ impl Root {
 
 /// A file written in full inside an open directory, under a temp name.
 pub struct StagedAt {
-    dir: OwnedFd,
+    dir: Arc<OwnedFd>,
     tmp: String,
     name: String,
+    /// Open until its data is synced.
+    file: Option<File>,
     committed: bool,
 }
 
@@ -155,8 +201,10 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Write `contents` with `mode` to a new temp file (named with `prefix`) in
 /// `dir`, to be renamed to `name` there. A link standing at `name` is
 /// refused: renaming over it would replace the link the team put there.
+/// The data is not yet synced: [`StagedAt::sync`] does that, so that many
+/// files can be written before the first sync waits on the disk.
 pub fn stage_at(
-    dir: OwnedFd,
+    dir: Arc<OwnedFd>,
     name: &str,
     prefix: &str,
     contents: &[u8],
@@ -168,9 +216,11 @@ pub fn stage_at(
         }
         _ => {}
     }
+    static PID: OnceLock<u32> = OnceLock::new();
+    let pid = *PID.get_or_init(std::process::id);
     let (fd, tmp) = loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let tmp = format!("{prefix}{}-{n}", std::process::id());
+        let tmp = format!("{prefix}{pid}-{n}");
         match rfs::openat(
             &dir,
             tmp.as_str(),
@@ -186,12 +236,13 @@ pub fn stage_at(
         dir,
         tmp,
         name: name.to_string(),
+        file: Some(File::from(fd)),
         committed: false,
     };
-    let mut file = File::from(fd);
+    let file = staged.file.as_mut().expect("just opened");
     let written = file
         .write_all(contents)
-        .and_then(|()| rfs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(Into::into));
+        .and_then(|()| rfs::fchmod(&*file, Mode::from_raw_mode(mode)).map_err(Into::into));
     if let Err(e) = written {
         staged.discard();
         return Err(Refusal::Io(e));
@@ -200,14 +251,26 @@ pub fn stage_at(
 }
 
 impl StagedAt {
+    /// Make the temp file's data and mode durable. Called before the
+    /// rename: renamed first, a crash could leave an empty file in place of
+    /// the old one.
+    pub fn sync(&self) -> std::io::Result<()> {
+        match &self.file {
+            Some(f) => f.sync_all(),
+            None => Ok(()),
+        }
+    }
+
     /// Rename into place inside the directory opened at staging.
     pub fn commit(mut self) -> std::io::Result<()> {
+        self.file = None;
         rfs::renameat(&self.dir, self.tmp.as_str(), &self.dir, self.name.as_str())?;
         self.committed = true;
         Ok(())
     }
 
     fn discard(&mut self) {
+        self.file = None;
         if !self.committed {
             let _ = rfs::unlinkat(&self.dir, self.tmp.as_str(), AtFlags::empty());
             self.committed = true;
@@ -219,6 +282,12 @@ impl Drop for StagedAt {
     fn drop(&mut self) {
         self.discard();
     }
+}
+
+/// Make the entries renamed into, or removed from, the open directory `dir`
+/// durable.
+pub fn sync_dir(dir: &OwnedFd) -> std::io::Result<()> {
+    rfs::fsync(dir).map_err(Into::into)
 }
 
 /// Remove the file `name` from the open directory `dir`.

@@ -18,10 +18,12 @@ use std::path::{Component, Path, PathBuf};
 use crate::core::beneath::{self, Refusal};
 use crate::error::Error;
 
-/// Check that writing `rel` under `root` stays inside `root`.
-pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, Error> {
+/// Refuse an absolute path or one with `.` or `..` in it: the one check
+/// made before every access, by spelling alone.
+fn check_plain(rel: &str) -> Result<(), Error> {
     let rel_path = Path::new(rel);
-    if rel_path.is_absolute()
+    if rel.is_empty()
+        || rel_path.is_absolute()
         || rel_path
             .components()
             .any(|c| !matches!(c, Component::Normal(_)))
@@ -31,6 +33,16 @@ pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, Error> {
             reason: "not a plain relative path".into(),
         });
     }
+    Ok(())
+}
+
+/// Check that writing `rel` under `root` stays inside `root`, component by
+/// component, by path. Where `openat2` is available the kernel enforces
+/// this on every access and this check only explains a refusal; elsewhere
+/// it runs before every access.
+pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, Error> {
+    check_plain(rel)?;
+    let rel_path = Path::new(rel);
     let mut cur = root.to_path_buf();
     let components: Vec<_> = rel_path.components().collect();
     for (i, c) in components.iter().enumerate() {
@@ -81,68 +93,100 @@ pub fn check_path(root: &Path, rel: &str) -> Result<PathBuf, Error> {
 /// never equals a render, so it is reported, not overwritten). A FIFO,
 /// socket or device is refused: reading one would hang or worse.
 pub fn read_existing(root: &Path, rel: &str) -> Result<Option<String>, Error> {
-    let path = check_path(root, rel)?;
-    let file = match open_regular(root, rel, &path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::IsADirectory => {
+    At::open(root)?.read(rel)
+}
+
+/// [`read_existing`] for each of `rels`, in order, spread over the cores
+/// (a plan reads every file shipready manages); the root is opened once.
+pub fn read_many(root: &Path, rels: &[&str]) -> Result<Vec<Option<String>>, Error> {
+    let at = At::open(root)?;
+    crate::core::parallel::try_map(rels, |rel| at.read(rel))
+}
+
+/// How paths under one root are reached.
+enum Via {
+    /// Through the root held open, resolved by the kernel beneath it.
+    #[cfg(target_os = "linux")]
+    Beneath(beneath::Root),
+    /// The root does not exist: nothing under it does either.
+    Missing,
+    /// By checked path, where `openat2` is missing.
+    Path,
+}
+
+/// A root and the way to reach paths under it.
+struct At<'a> {
+    root: &'a Path,
+    via: Via,
+}
+
+impl<'a> At<'a> {
+    fn open(root: &'a Path) -> Result<At<'a>, Error> {
+        #[cfg(target_os = "linux")]
+        if beneath::available() {
+            let via = match beneath::Root::open(root) {
+                Ok(open) => Via::Beneath(open),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Via::Missing,
+                Err(e) => return Err(Error::io(root, e)),
+            };
+            return Ok(At { root, via });
+        }
+        Ok(At {
+            root,
+            via: Via::Path,
+        })
+    }
+
+    fn read(&self, rel: &str) -> Result<Option<String>, Error> {
+        check_plain(rel)?;
+        let path = self.root.join(rel);
+        let file = match &self.via {
+            #[cfg(target_os = "linux")]
+            Via::Beneath(open) => match beneath_retry(self.root, rel, |r| open.open_read(r)) {
+                Ok(f) => f,
+                Err(Refusal::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(r) => return Err(explain(self.root, rel, r)),
+            },
+            Via::Missing => return Ok(None),
+            Via::Path => {
+                check_path(self.root, rel)?;
+                match open_read_by_path(&path) {
+                    Ok(f) => f,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(Error::io(path, e)),
+                }
+            }
+        };
+        // Checked on the handle, so nothing can be swapped in between.
+        let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        if meta.is_dir() {
             return Err(Error::UnsafePath {
                 path,
                 reason: "a directory stands where a file is needed".into(),
-            })
+            });
         }
-        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => return Err(Error::UnsafePath {
-            path,
-            reason:
-                "a special file (FIFO, socket or device) stands where a file is needed; remove it"
-                    .into(),
-        }),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let mut bytes = Vec::new();
-    std::io::Read::read_to_end(&mut &file, &mut bytes).map_err(|e| Error::io(&path, e))?;
-    Ok(Some(match String::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-    }))
-}
-
-/// Open `path` for reading only if it is a regular file. Non-blocking, so a
-/// FIFO put there cannot hang the open itself; then checked on the handle,
-/// so nothing can be swapped in between.
-fn open_regular(root: &Path, rel: &str, path: &Path) -> std::io::Result<std::fs::File> {
-    let file = open_read(root, rel, path)?;
-    let meta = file.metadata()?;
-    if meta.is_dir() {
-        return Err(std::io::Error::from(std::io::ErrorKind::IsADirectory));
-    }
-    if !meta.is_file() {
-        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
-    }
-    Ok(file)
-}
-
-#[cfg(target_os = "linux")]
-fn open_read(root: &Path, rel: &str, path: &Path) -> std::io::Result<std::fs::File> {
-    if !beneath::available() {
-        return open_read_by_path(path);
-    }
-    let open = beneath::Root::open(root)?;
-    match beneath_retry(root, rel, |r| open.open_read(r)) {
-        Ok(f) => Ok(f),
-        Err(Refusal::Io(e)) => Err(e),
-        Err(_) => Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            "the path leaves the target directory or passes a link",
-        )),
+        if !meta.is_file() {
+            return Err(Error::UnsafePath {
+                path,
+                reason:
+                    "a special file (FIFO, socket or device) stands where a file is needed; remove it"
+                        .into(),
+            });
+        }
+        // Sized from the handle's metadata already at hand (`File`'s own
+        // read_to_end would stat and seek again for each file).
+        let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+        std::io::Read::read_to_end(&mut std::io::Read::take(&file, u64::MAX), &mut bytes)
+            .map_err(|e| Error::io(&path, e))?;
+        Ok(Some(match String::from_utf8(bytes) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }))
     }
 }
 
-#[cfg(not(target_os = "linux"))]
-fn open_read(_: &Path, _: &str, path: &Path) -> std::io::Result<std::fs::File> {
-    open_read_by_path(path)
-}
-
+/// Open `path` for reading, non-blocking, so a FIFO put there cannot hang
+/// the open itself.
 fn open_read_by_path(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true);
@@ -152,12 +196,6 @@ fn open_read_by_path(path: &Path) -> std::io::Result<std::fs::File> {
         options.custom_flags(libc::O_NONBLOCK);
     }
     options.open(path)
-}
-
-/// [`read_existing`] for each of `rels`, in order, spread over the cores
-/// (a plan reads every file shipready manages).
-pub fn read_many(root: &Path, rels: &[&str]) -> Result<Vec<Option<String>>, Error> {
-    crate::core::parallel::try_map(rels, |rel| read_existing(root, rel))
 }
 
 /// Prefix of every temp file shipready makes; a run that was killed can
@@ -175,10 +213,20 @@ enum Temp {
     #[cfg(target_os = "linux")]
     At(beneath::StagedAt),
     /// By path, where `openat2` is missing.
-    Path(tempfile::TempPath),
+    Path(tempfile::NamedTempFile),
 }
 
 impl Staged {
+    /// Make the staged data durable; call before [`Staged::commit`].
+    pub fn sync(&self) -> Result<(), Error> {
+        match &self.tmp {
+            #[cfg(target_os = "linux")]
+            Temp::At(t) => t.sync(),
+            Temp::Path(t) => t.as_file().sync_all(),
+        }
+        .map_err(|e| Error::io(&self.dest, e))
+    }
+
     /// Rename into place: readers see the old file or the new one.
     pub fn commit(self) -> Result<(), Error> {
         match self.tmp {
@@ -186,6 +234,7 @@ impl Staged {
             Temp::At(t) => t.commit().map_err(|e| Error::io(&self.dest, e)),
             Temp::Path(t) => t
                 .persist(&self.dest)
+                .map(drop)
                 .map_err(|e| Error::io(&self.dest, e.error)),
         }
     }
@@ -232,9 +281,15 @@ fn beneath_retry<T>(
     }
 }
 
-/// The error for a path the kernel refused to resolve beneath the root.
+/// The error for the file `rel` the kernel refused to reach beneath the
+/// root: `check_path`'s account of what stands in the way where it finds
+/// one (the refusal is rare, so the path walk is paid only then), else the
+/// refusal itself.
 #[cfg(target_os = "linux")]
-fn refused(root: &Path, rel: &str, r: Refusal) -> Error {
+fn explain(root: &Path, rel: &str, r: Refusal) -> Error {
+    if let Err(e) = check_path(root, rel) {
+        return e;
+    }
     let path = root.join(rel);
     match r {
         Refusal::Io(e) => Error::io(path, e),
@@ -249,19 +304,120 @@ fn refused(root: &Path, rel: &str, r: Refusal) -> Error {
     }
 }
 
-/// Create the directories `rel` needs under `root`, pushing each one made
-/// onto `created`; the checked path of `rel`.
-pub fn ensure_parent(root: &Path, rel: &str, created: &mut Vec<PathBuf>) -> Result<PathBuf, Error> {
-    let path = check_path(root, rel)?;
+/// Writes one batch of files under a root: each directory is made and
+/// opened once, however many files go in it, and stays open until every
+/// file in it is renamed and the directory synced.
+pub struct Stager<'a> {
+    root: &'a Path,
+    via: Via,
     #[cfg(target_os = "linux")]
-    if beneath::available() {
-        let (dir, _) = beneath::split(rel);
-        let open = beneath::Root::open(root).map_err(|e| Error::io(root, e))?;
-        let (_, made) =
-            beneath_retry(root, dir, |d| open.make_dir(d)).map_err(|r| refused(root, dir, r))?;
-        created.extend(made.into_iter().map(|d| root.join(d)));
-        return Ok(path);
+    dirs: std::collections::HashMap<String, std::sync::Arc<std::os::fd::OwnedFd>>,
+    /// Directories made for the batch (relative), outermost first.
+    pub created: Vec<String>,
+}
+
+impl<'a> Stager<'a> {
+    pub fn new(root: &'a Path) -> Result<Stager<'a>, Error> {
+        let at = At::open(root)?;
+        if matches!(at.via, Via::Missing) {
+            return Err(Error::io(
+                root,
+                std::io::Error::from(std::io::ErrorKind::NotFound),
+            ));
+        }
+        Ok(Stager {
+            root,
+            via: at.via,
+            #[cfg(target_os = "linux")]
+            dirs: Default::default(),
+            created: Vec::new(),
+        })
     }
+
+    /// Check `rel` and make the directories it needs; call before
+    /// [`Stager::stage`] for the same path.
+    pub fn prepare(&mut self, rel: &str) -> Result<(), Error> {
+        check_plain(rel)?;
+        let (dir, _) = split(rel);
+        match &self.via {
+            #[cfg(target_os = "linux")]
+            Via::Beneath(open) => {
+                if !self.dirs.contains_key(dir) {
+                    let (fd, made) = beneath_retry(self.root, dir, |d| open.make_dir(d))
+                        .map_err(|r| explain(self.root, rel, r))?;
+                    self.created.extend(made);
+                    self.dirs.insert(dir.to_string(), std::sync::Arc::new(fd));
+                }
+                Ok(())
+            }
+            _ => ensure_parent_by_path(self.root, rel, &mut self.created),
+        }
+    }
+
+    /// Write `contents` with `mode` to a temp file in `rel`'s directory.
+    pub fn stage(&self, rel: &str, contents: &str, mode: u32) -> Result<Staged, Error> {
+        let dest = self.root.join(rel);
+        let (dir, name) = split(rel);
+        match &self.via {
+            #[cfg(target_os = "linux")]
+            Via::Beneath(_) => {
+                let dir = self.dirs.get(dir).expect("prepared before staging").clone();
+                let tmp = beneath::stage_at(dir, name, TEMP_PREFIX, contents.as_bytes(), mode)
+                    .map_err(|r| explain(self.root, rel, r))?;
+                Ok(Staged {
+                    dest,
+                    tmp: Temp::At(tmp),
+                })
+            }
+            _ => {
+                // A link at the file itself is refused here as well.
+                check_path(self.root, rel)?;
+                let dir = self.root.join(dir);
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(TEMP_PREFIX)
+                    .tempfile_in(&dir)
+                    .map_err(|e| Error::io(&dir, e))?;
+                tmp.write_all(contents.as_bytes())
+                    .map_err(|e| Error::io(&dest, e))?;
+                set_mode(tmp.as_file(), mode).map_err(|e| Error::io(&dest, e))?;
+                Ok(Staged {
+                    dest,
+                    tmp: Temp::Path(tmp),
+                })
+            }
+        }
+    }
+
+    /// Sync each of `dirs` (relative; "" is the root) once, in the order
+    /// given, so the renames and removals made in them are durable.
+    pub fn sync_dirs<'d>(&self, dirs: impl IntoIterator<Item = &'d str>) -> Result<(), Error> {
+        for dir in dirs {
+            let synced = match &self.via {
+                #[cfg(target_os = "linux")]
+                Via::Beneath(open) => match self.dirs.get(dir) {
+                    Some(fd) => beneath::sync_dir(fd),
+                    None => match beneath_retry(self.root, dir, |d| open.dir(d)) {
+                        Ok(fd) => beneath::sync_dir(&fd),
+                        Err(Refusal::Io(e)) => Err(e),
+                        Err(r) => return Err(explain(self.root, dir, r)),
+                    },
+                },
+                _ => std::fs::File::open(self.root.join(dir)).and_then(|f| f.sync_all()),
+            };
+            match synced {
+                // Gone meanwhile: nothing in it to make durable.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                other => other.map_err(|e| Error::io(self.root.join(dir), e))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Create the directories `rel` needs under `root` by path, pushing each
+/// one made (relative) onto `created`.
+fn ensure_parent_by_path(root: &Path, rel: &str, created: &mut Vec<String>) -> Result<(), Error> {
+    let path = check_path(root, rel)?;
     let dir = path.parent().expect("a relative file path has a parent");
     if !dir.is_dir() {
         let mut missing = Vec::new();
@@ -271,11 +427,16 @@ pub fn ensure_parent(root: &Path, rel: &str, created: &mut Vec<PathBuf>) -> Resu
             d = d.parent().unwrap_or(root);
         }
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        created.extend(missing.into_iter().rev());
+        created.extend(missing.into_iter().rev().filter_map(|d| {
+            d.strip_prefix(root)
+                .ok()
+                .and_then(Path::to_str)
+                .map(str::to_string)
+        }));
         // Re-check: create_dir_all may have walked a link made in between.
         check_path(root, rel)?;
     }
-    Ok(path)
+    Ok(())
 }
 
 /// Write `contents` to a temp file in `rel`'s directory under `root`, with
@@ -285,82 +446,121 @@ pub fn stage(
     rel: &str,
     contents: &str,
     mode: u32,
-    created: &mut Vec<PathBuf>,
+    created: &mut Vec<String>,
 ) -> Result<Staged, Error> {
-    let path = ensure_parent(root, rel, created)?;
-    #[cfg(target_os = "linux")]
-    if beneath::available() {
-        let (dir, name) = beneath::split(rel);
-        let open = beneath::Root::open(root).map_err(|e| Error::io(root, e))?;
-        let dir_fd =
-            beneath_retry(root, dir, |d| open.dir(d)).map_err(|r| refused(root, dir, r))?;
-        let tmp = beneath::stage_at(dir_fd, name, TEMP_PREFIX, contents.as_bytes(), mode)
-            .map_err(|r| refused(root, rel, r))?;
-        return Ok(Staged {
-            dest: path,
-            tmp: Temp::At(tmp),
-        });
-    }
-    let dir = path.parent().expect("a relative file path has a parent");
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
-        .tempfile_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
-    tmp.write_all(contents.as_bytes())
-        .map_err(|e| Error::io(&path, e))?;
-    set_mode(tmp.as_file(), mode).map_err(|e| Error::io(&path, e))?;
-    Ok(Staged {
-        dest: path,
-        tmp: Temp::Path(tmp.into_temp_path()),
-    })
+    let mut stager = Stager::new(root)?;
+    let prepared = stager.prepare(rel);
+    created.append(&mut stager.created);
+    prepared?;
+    stager.stage(rel, contents, mode)
 }
 
 /// Remove the file `rel` under `root`; a file already gone is not an error.
 pub fn remove_file(root: &Path, rel: &str) -> Result<(), Error> {
-    let path = check_path(root, rel)?;
-    #[cfg(target_os = "linux")]
-    if beneath::available() {
-        let (dir, name) = beneath::split(rel);
-        let open = beneath::Root::open(root).map_err(|e| Error::io(root, e))?;
-        let gone = match beneath_retry(root, dir, |d| open.dir(d)) {
-            Ok(fd) => beneath::remove_at(&fd, name),
-            Err(Refusal::Io(e)) => Err(e),
-            Err(r) => return Err(refused(root, dir, r)),
-        };
-        return match gone {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
-            _ => Ok(()),
-        };
-    }
-    match std::fs::remove_file(&path) {
+    check_plain(rel)?;
+    let path = root.join(rel);
+    let gone = match At::open(root)?.via {
+        #[cfg(target_os = "linux")]
+        Via::Beneath(open) => {
+            let (dir, name) = split(rel);
+            match beneath_retry(root, dir, |d| open.dir(d)) {
+                Ok(fd) => beneath::remove_at(&fd, name),
+                Err(Refusal::Io(e)) => Err(e),
+                Err(r) => return Err(explain(root, rel, r)),
+            }
+        }
+        Via::Missing => return Ok(()),
+        Via::Path => {
+            check_path(root, rel)?;
+            std::fs::remove_file(&path)
+        }
+    };
+    match gone {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io(path, e)),
         _ => Ok(()),
     }
 }
 
-/// Write `contents` to `rel` under `root` atomically, with `mode`.
+/// Write `contents` to `rel` under `root` atomically and durably, with
+/// `mode`.
 pub fn write_atomic(root: &Path, rel: &str, contents: &str, mode: u32) -> Result<(), Error> {
-    stage(root, rel, contents, mode, &mut Vec::new())?.commit()
+    let mut stager = Stager::new(root)?;
+    stager.prepare(rel)?;
+    let staged = stager.stage(rel, contents, mode)?;
+    staged.sync()?;
+    staged.commit()?;
+    stager.sync_dirs([split(rel).0])
 }
 
 /// Remove temp files a killed run left in `dirs` (relative to `root`).
 /// Call only while holding the project's write lock: another run's temp
-/// files are never stray.
+/// files are never stray. No link is followed to reach a directory: a
+/// temp file there is left for a run that reaches it directly.
 pub fn sweep_temps<'a>(root: &Path, dirs: impl IntoIterator<Item = &'a str>) -> usize {
+    let Ok(at) = At::open(root) else { return 0 };
     let mut removed = 0;
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
-            continue; // a directory that does not exist holds no temp file
-        };
-        for entry in entries.flatten() {
-            let stray = entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-                && entry.file_type().is_ok_and(|t| t.is_file());
-            if stray && std::fs::remove_file(entry.path()).is_ok() {
-                removed += 1;
+        match &at.via {
+            #[cfg(target_os = "linux")]
+            Via::Beneath(open) => {
+                // A directory that does not exist holds no temp file.
+                removed += open.sweep(dir, TEMP_PREFIX).unwrap_or(0);
             }
+            Via::Missing => {}
+            Via::Path => removed += sweep_by_path(root, dir),
         }
     }
     removed
+}
+
+fn sweep_by_path(root: &Path, dir: &str) -> usize {
+    let dir = root.join(dir);
+    let linked = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink());
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    if linked {
+        return 0;
+    }
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+                && e.file_type().is_ok_and(|t| t.is_file())
+                && std::fs::remove_file(e.path()).is_ok()
+        })
+        .count()
+}
+
+/// Remove the directories `dirs` (relative to `root`) that are empty,
+/// deepest first; others stay. No link is followed, at the directory or on
+/// the way to it.
+pub fn remove_empty_dirs(root: &Path, dirs: &[String]) {
+    let mut sorted: Vec<&str> = dirs.iter().map(String::as_str).collect();
+    sorted.sort_by_key(|d| (std::cmp::Reverse(d.matches('/').count()), *d));
+    sorted.dedup();
+    let Ok(at) = At::open(root) else { return };
+    for d in sorted {
+        if check_plain(d).is_err() {
+            continue;
+        }
+        // Fails, as it should, when not empty.
+        match &at.via {
+            #[cfg(target_os = "linux")]
+            Via::Beneath(open) => drop(open.remove_empty_dir(d)),
+            Via::Missing => {}
+            Via::Path => {
+                if check_path(root, d).is_ok() && !Path::new(root).join(d).is_symlink() {
+                    let _ = std::fs::remove_dir(root.join(d));
+                }
+            }
+        }
+    }
+}
+
+/// Split `rel` into its directory ("" for the root) and file name.
+fn split(rel: &str) -> (&str, &str) {
+    rel.rsplit_once('/').unwrap_or(("", rel))
 }
 
 /// Bytes free for an unprivileged writer on the file system holding `dir`.
@@ -377,15 +577,6 @@ pub fn free_bytes(dir: &Path) -> Option<u64> {
 #[cfg(not(unix))]
 pub fn free_bytes(_: &Path) -> Option<u64> {
     None
-}
-
-/// Remove `dirs` (absolute) that are empty, deepest first; others stay.
-pub fn remove_empty_dirs(dirs: &[PathBuf]) {
-    let mut sorted: Vec<&PathBuf> = dirs.iter().collect();
-    sorted.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    for d in sorted {
-        let _ = std::fs::remove_dir(d); // fails, as it should, when not empty
-    }
 }
 
 #[cfg(unix)]

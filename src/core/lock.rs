@@ -179,13 +179,48 @@ impl Lock {
         if let Some(inline) = &entry.base {
             return Ok(Some(inline.clone()));
         }
-        let rel = base_path(path);
-        let Some(text) = fsio::read_existing(dir, &rel)? else {
+        let text = fsio::read_existing(dir, &base_path(path))?;
+        self.checked_base(dir, path, text)
+    }
+
+    /// [`Lock::base`] of each of `paths`, in order; the kept bases are read
+    /// together, over the cores.
+    pub fn bases(&self, dir: &Path, paths: &[&str]) -> Result<Vec<Option<String>>, Error> {
+        let kept: Vec<String> = paths
+            .iter()
+            .filter(|p| self.files.get(**p).is_some_and(|e| e.base.is_none()))
+            .map(|p| base_path(p))
+            .collect();
+        let kept: Vec<&str> = kept.iter().map(String::as_str).collect();
+        let mut read = fsio::read_many(dir, &kept)?.into_iter();
+        paths
+            .iter()
+            .map(|path| {
+                let Some(entry) = self.files.get(*path) else {
+                    return Ok(None);
+                };
+                if let Some(inline) = &entry.base {
+                    return Ok(Some(inline.clone()));
+                }
+                let text = read.next().expect("one read per kept base");
+                self.checked_base(dir, path, text)
+            })
+            .collect()
+    }
+
+    /// `text`, read as the base of `path`, if it matches the recorded hash.
+    fn checked_base(
+        &self,
+        dir: &Path,
+        path: &str,
+        text: Option<String>,
+    ) -> Result<Option<String>, Error> {
+        let (Some(text), Some(entry)) = (text, self.files.get(path)) else {
             return Ok(None);
         };
         if hash(&text) != entry.sha256 {
             return Err(Error::Lock {
-                path: dir.join(&rel),
+                path: dir.join(base_path(path)),
                 message: format!(
                     "does not match the sha256 {LOCK_FILE} records for {path}; it was edited or \
                      belongs to another lock. Restore both from version control \

@@ -315,18 +315,53 @@ impl Plan {
             .map(|f| f.path.as_str())
             .chain(orphans.iter().map(|(path, _)| path.as_str()))
             .collect();
-        let mut disks = fsio::read_many(root, &paths)?.into_iter();
+        let disks = fsio::read_many(root, &paths)?;
+
+        // The kept bases needed: a merge's; and for a file about to be
+        // replaced or removed, the check that the lock's hash is the kept
+        // render's (a hash edited to match the user's file must not let an
+        // edit be lost). Read together, over the cores.
+        let states: Vec<FileState> = tree
+            .files
+            .iter()
+            .zip(&disks)
+            .map(|(file, disk)| {
+                let base = lock.and_then(|l| l.files.get(&file.path));
+                classify(&file.contents, disk.as_deref(), base)
+            })
+            .collect();
+        let needs_base: Vec<&str> = tree
+            .files
+            .iter()
+            .zip(&states)
+            .filter(|(_, s)| matches!(s, FileState::Conflicting | FileState::Outdated))
+            .map(|(f, _)| f.path.as_str())
+            .chain(
+                orphans
+                    .iter()
+                    .zip(&disks[tree.files.len()..])
+                    .filter(|((_, base), disk)| {
+                        disk.as_deref().is_some_and(|d| hash(d) == base.sha256)
+                    })
+                    .map(|((path, _), _)| path.as_str()),
+            )
+            .collect();
+        let mut bases: std::collections::HashMap<&str, Option<String>> = match lock {
+            Some(l) => needs_base
+                .iter()
+                .copied()
+                .zip(l.bases(root, &needs_base)?)
+                .collect(),
+            None => Default::default(),
+        };
 
         let mut changes = Vec::with_capacity(paths.len());
-        for (file, disk) in tree.files.iter().zip(disks.by_ref()) {
+        let mut disks = disks.into_iter();
+        for ((file, disk), state) in tree.files.iter().zip(disks.by_ref()).zip(states) {
             let base = lock.and_then(|l| l.files.get(&file.path)).cloned();
-            let state = classify(&file.contents, disk.as_deref(), base.as_ref());
-            // The base a merge needs; and for a file about to be replaced,
-            // the check that the lock's hash is the kept render's (a hash
-            // edited to match the user's file must not let an edit be lost).
-            let base_text = match (state, lock) {
-                (FileState::Conflicting | FileState::Outdated, Some(l)) => {
-                    l.base(root, &file.path)?
+            let base_text = match state {
+                FileState::Conflicting | FileState::Outdated => {
+                    bases.remove(file.path.as_str()).flatten()
                 }
                 _ => None,
             };
@@ -340,10 +375,6 @@ impl Plan {
             });
         }
         for ((path, base), disk) in orphans.into_iter().zip(disks) {
-            if disk.as_deref().is_some_and(|d| hash(d) == base.sha256) {
-                // About to be removed: the same check as a replacement.
-                lock.map(|l| l.base(root, path)).transpose()?;
-            }
             changes.push(FileChange {
                 path: path.clone(),
                 state: FileState::Orphaned,
