@@ -79,7 +79,7 @@ impl Root {
     }
 
     /// The directory `rel` ("" for the root itself), resolved beneath the
-    /// root. Opened for reading, so it can be listed and synced.
+    /// root. Opened for reading, so it can be listed.
     pub fn dir(&self, rel: &str) -> Result<OwnedFd, Refusal> {
         self.dir_with(rel, RESOLVE)
     }
@@ -191,7 +191,7 @@ pub struct StagedAt {
     dir: Arc<OwnedFd>,
     tmp: String,
     name: String,
-    /// Open until its data is synced.
+    /// Open until the rename.
     file: Option<File>,
     committed: bool,
 }
@@ -201,8 +201,6 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// Write `contents` with `mode` to a new temp file (named with `prefix`) in
 /// `dir`, to be renamed to `name` there. A link standing at `name` is
 /// refused: renaming over it would replace the link the team put there.
-/// The data is not yet synced: [`StagedAt::sync`] does that, so that many
-/// files can be written before the first sync waits on the disk.
 pub fn stage_at(
     dir: Arc<OwnedFd>,
     name: &str,
@@ -251,16 +249,6 @@ pub fn stage_at(
 }
 
 impl StagedAt {
-    /// Make the temp file's data and mode durable. Called before the
-    /// rename: renamed first, a crash could leave an empty file in place of
-    /// the old one.
-    pub fn sync(&self) -> std::io::Result<()> {
-        match &self.file {
-            Some(f) => f.sync_all(),
-            None => Ok(()),
-        }
-    }
-
     /// Rename into place inside the directory opened at staging.
     pub fn commit(mut self) -> std::io::Result<()> {
         self.file = None;
@@ -282,12 +270,6 @@ impl Drop for StagedAt {
     fn drop(&mut self) {
         self.discard();
     }
-}
-
-/// Make the entries renamed into, or removed from, the open directory `dir`
-/// durable.
-pub fn sync_dir(dir: &OwnedFd) -> std::io::Result<()> {
-    rfs::fsync(dir).map_err(Into::into)
 }
 
 /// Remove the file `name` from the open directory `dir`.

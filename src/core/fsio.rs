@@ -217,16 +217,6 @@ enum Temp {
 }
 
 impl Staged {
-    /// Make the staged data durable; call before [`Staged::commit`].
-    pub fn sync(&self) -> Result<(), Error> {
-        match &self.tmp {
-            #[cfg(target_os = "linux")]
-            Temp::At(t) => t.sync(),
-            Temp::Path(t) => t.as_file().sync_all(),
-        }
-        .map_err(|e| Error::io(&self.dest, e))
-    }
-
     /// Rename into place: readers see the old file or the new one.
     pub fn commit(self) -> Result<(), Error> {
         match self.tmp {
@@ -306,7 +296,7 @@ fn explain(root: &Path, rel: &str, r: Refusal) -> Error {
 
 /// Writes one batch of files under a root: each directory is made and
 /// opened once, however many files go in it, and stays open until every
-/// file in it is renamed and the directory synced.
+/// file in it is renamed.
 pub struct Stager<'a> {
     root: &'a Path,
     via: Via,
@@ -387,31 +377,6 @@ impl<'a> Stager<'a> {
             }
         }
     }
-
-    /// Sync each of `dirs` (relative; "" is the root) once, in the order
-    /// given, so the renames and removals made in them are durable.
-    pub fn sync_dirs<'d>(&self, dirs: impl IntoIterator<Item = &'d str>) -> Result<(), Error> {
-        for dir in dirs {
-            let synced = match &self.via {
-                #[cfg(target_os = "linux")]
-                Via::Beneath(open) => match self.dirs.get(dir) {
-                    Some(fd) => beneath::sync_dir(fd),
-                    None => match beneath_retry(self.root, dir, |d| open.dir(d)) {
-                        Ok(fd) => beneath::sync_dir(&fd),
-                        Err(Refusal::Io(e)) => Err(e),
-                        Err(r) => return Err(explain(self.root, dir, r)),
-                    },
-                },
-                _ => std::fs::File::open(self.root.join(dir)).and_then(|f| f.sync_all()),
-            };
-            match synced {
-                // Gone meanwhile: nothing in it to make durable.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                other => other.map_err(|e| Error::io(self.root.join(dir), e))?,
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Create the directories `rel` needs under `root` by path, pushing each
@@ -481,15 +446,11 @@ pub fn remove_file(root: &Path, rel: &str) -> Result<(), Error> {
     }
 }
 
-/// Write `contents` to `rel` under `root` atomically and durably, with
-/// `mode`.
+/// Write `contents` to `rel` under `root` atomically, with `mode`.
 pub fn write_atomic(root: &Path, rel: &str, contents: &str, mode: u32) -> Result<(), Error> {
     let mut stager = Stager::new(root)?;
     stager.prepare(rel)?;
-    let staged = stager.stage(rel, contents, mode)?;
-    staged.sync()?;
-    staged.commit()?;
-    stager.sync_dirs([split(rel).0])
+    stager.stage(rel, contents, mode)?.commit()
 }
 
 /// Remove temp files a killed run left in `dirs` (relative to `root`).
