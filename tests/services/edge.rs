@@ -1,6 +1,6 @@
 //! The nginx edge: `nginx -t` on every preset's generated configuration
 //! (here with no warning allowed), gixy and shellcheck on the variants
-//! `verify --strict` does not see (tests/validators.rs runs both over every
+//! `verify --strict` does not see (tests/validators/validators.rs runs both over every
 //! preset), and a live nginx on loopback (high ports, temp prefix,
 //! self-signed certificate) in front of a small upstream that also speaks
 //! WebSocket.

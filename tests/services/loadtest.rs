@@ -116,7 +116,7 @@ fn every_preset_renders_the_load_test_and_it_compiles() {
             assert!(run.path().join(f).is_file(), "{preset}: {f} not written");
         }
         // verify's own py_compile, yamllint, actionlint and zizmor pass on
-        // these files for every preset in tests/validators.rs.
+        // these files for every preset in tests/validators/validators.rs.
         // With the virtualenv's Python too, into a throwaway byte-code prefix.
         let cache = tempfile::tempdir().unwrap();
         let out = Command::new(&python)

@@ -6,7 +6,7 @@
 //!
 //! The validators themselves (promtool check rules / test rules / check
 //! config, amtool check-config, shellcheck) run over every preset once, in
-//! tests/validators.rs through `verify --strict`; here they run only on
+//! tests/validators/validators.rs through `verify --strict`; here they run only on
 //! files these tests change.
 
 use crate::common;
@@ -89,7 +89,7 @@ fn cases_in(tests: &str) -> (BTreeSet<String>, BTreeSet<String>) {
 
 /// The files the monitoring validators and the runbook rely on are all
 /// there, paired one test file per rules file (whether they pass is
-/// `verify --strict`'s job, in tests/validators.rs).
+/// `verify --strict`'s job, in tests/validators/validators.rs).
 #[test]
 fn every_preset_has_paired_rules_and_tests_its_scripts_and_a_dashboard() {
     for preset in presets() {

@@ -58,7 +58,7 @@ const BLOCKS: &[(&str, Fate)] = &[
     ("export APP_IMAGE=", Fate::NeedsDocker),
     ("redis-check-rdb /dev/stdin", Fate::NeedsDocker),
     ("BACKUP_DEST=s3://", Fate::NeedsAws),
-    // Run against a Postgres with RDS's roles in tests/cloud_edge.rs.
+    // Run against a Postgres with RDS's roles in tests/cloud/cloud_edge.rs.
     ("GRANT rds_iam", Fate::NeedsAws),
 ];
 
@@ -335,7 +335,7 @@ fn balanced(s: &str) -> bool {
 }
 
 /// A structural check of the flowcharts, beside the real rendering in
-/// tests/architecture_doc.rs (which says whether Mermaid parses them; this
+/// tests/validators/architecture_doc.rs (which says whether Mermaid parses them; this
 /// says what they mean): a `flowchart` header, subgraphs closed, brackets and
 /// quotes balanced, every edge between declared nodes; and the diagram
 /// follows the profile.

@@ -598,7 +598,7 @@ fn prisma_images_get_openssl_a_generated_client_and_keep_the_migration_cli() {
             let want: Value = serde_json::from_str(after).unwrap();
             assert_eq!(got, want, "{preset}: from {before}");
         }
-        // hadolint passes this Dockerfile in tests/validators.rs (verify --strict).
+        // hadolint passes this Dockerfile in tests/validators/validators.rs (verify --strict).
     }
     assert!(
         prisma_presets >= 2,

@@ -562,7 +562,7 @@ fn trivy_ignores(files: &[(String, String)]) -> Vec<(String, String, String)> {
 #[test]
 fn every_preset_renders_a_whole_terraform_tree() {
     // fmt, the HCL parse and checkov run once per preset in
-    // tests/validators.rs (`verify --strict`); here, that they see it all.
+    // tests/validators/validators.rs (`verify --strict`); here, that they see it all.
     for preset in common::presets() {
         let run = common::init_preset(&preset);
         let files = shipready::verify::terraform::hcl_files(&run.path().join(DIR));

@@ -38,12 +38,12 @@ const MUST_PASS: &[(&str, &str)] = &[
     ("yamllint", ".github/workflows/loadtest.yml"),
     ("actionlint", ".github/workflows/loadtest.yml"),
     ("zizmor", ".github/workflows/loadtest.yml"),
-    // Run here once for the whole suite; tests/terraform.rs checks the rest.
+    // Run here once for the whole suite; tests/validators/terraform.rs checks the rest.
     ("terraform-fmt", "infra/terraform"),
     ("hcl-parse", "infra/terraform"),
     ("checkov", "infra/terraform"),
-    // The monitoring and edge checks that tests/observability.rs and
-    // tests/edge.rs rely on this test for.
+    // The monitoring and edge checks that tests/services/observability.rs and
+    // tests/services/edge.rs rely on this test for.
     ("promtool-config", "monitoring/prometheus/prometheus.yml"),
     ("amtool", "monitoring/alertmanager/alertmanager.yml"),
     ("nginx -t", "deploy/nginx/nginx.conf"),

@@ -302,7 +302,7 @@ fn yamllint(root: &Path, file: &str) {
 }
 
 /// yamllint with the CI's own config; actionlint (and verify's yamllint)
-/// on every preset's workflows runs once, in tests/validators.rs.
+/// on every preset's workflows runs once, in tests/validators/validators.rs.
 #[test]
 fn every_workflow_of_every_preset_passes_yamllint() {
     for preset in presets() {
@@ -354,7 +354,7 @@ fn every_workflow_of_every_preset_passes_zizmor() {
                 .any(|w| w.path == ".github/workflows/loadtest.yml"),
             "{label}: no loadtest.yml"
         );
-        // The presets as rendered pass zizmor in tests/validators.rs
+        // The presets as rendered pass zizmor in tests/validators/validators.rs
         // (verify --strict); here only the other deploy chains.
         if label.starts_with("aws.environments=") {
             for w in found {
