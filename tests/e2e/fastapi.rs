@@ -24,9 +24,10 @@
 
 use crate::common;
 
+use common::app_build::{browser_launch, build_when_changed, stage_node_app};
 use common::e2e::{
-    chmod, compose_service, curl, fingerprint, image_env, lock_down, python, run_as_app_user,
-    run_ok, service_env, stage_runs, start_as_app_user, tools_dir, wait_ready, wait_until, words,
+    chmod, compose_service, curl, image_env, lock_down, python, run_as_app_user, run_ok,
+    service_env, stage_runs, start_as_app_user, tools_dir, wait_ready, wait_until, words,
     AppDatabase, LiveEdge, LivePrometheus, Loopback,
 };
 use common::redis_acl::LiveRedis;
@@ -130,49 +131,28 @@ fn build_frontend(generated: &Run) -> PathBuf {
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert!(runs[0].starts_with("RUN npm ci"), "{runs:?}");
     assert!(runs[1].starts_with("RUN npm run build"), "{runs:?}");
-    let src = app_source().join("frontend");
     let dir = work_dir().join("frontend");
-    std::fs::create_dir_all(&dir).unwrap();
-    for sub in ["src", "e2e"] {
-        let _ = std::fs::remove_dir_all(dir.join(sub));
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        common::copy_dir(&src.join(sub), &dir.join(sub));
-    }
-    for file in [
-        "package.json",
-        "package-lock.json",
-        "vite.config.mjs",
-        "index.html",
-    ] {
-        std::fs::copy(src.join(file), dir.join(file)).unwrap();
-    }
-    let lock = std::fs::read(src.join("package-lock.json")).unwrap();
-    let stamp = dir.join("node_modules/.installed-from-lock");
-    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
-        run_ok(
-            Command::new(require_tool("npm"))
-                .args(["ci", "--prefer-offline", "--no-audit", "--no-fund"])
-                .current_dir(&dir),
-            "npm ci (scripts/install-test-deps.sh fills the npm cache)",
-        );
-        std::fs::write(&stamp, &lock).unwrap();
-    }
-    let inputs = fingerprint(
+    stage_node_app(
+        &app_source().join("frontend"),
+        &dir,
+        &["src", "e2e"],
+        &[
+            "package.json",
+            "package-lock.json",
+            "vite.config.mjs",
+            "index.html",
+        ],
+        &[browser_launch()],
+        |_| {},
+    );
+    build_when_changed(
         &dir,
         &["src", "index.html", "vite.config.mjs", "package-lock.json"],
+        "dist/.built-from",
+        "dist/.built-from",
+        "vite build",
+        Command::new(require_tool("npm")).args(["run", "build"]),
     );
-    let built_from = dir.join("dist/.built-from");
-    if std::fs::read_to_string(&built_from).ok() != Some(inputs.clone()) {
-        let started = Instant::now();
-        run_ok(
-            Command::new(require_tool("npm"))
-                .args(["run", "build"])
-                .current_dir(&dir),
-            "npm run build",
-        );
-        std::fs::write(&built_from, inputs).unwrap();
-        eprintln!("vite build: {:.0?}", started.elapsed());
-    }
     assert!(dir.join("dist/index.html").exists());
     dir
 }

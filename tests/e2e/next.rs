@@ -14,7 +14,8 @@
 
 use crate::common;
 
-use common::e2e::{chmod, curl, fingerprint, run_ok, wait_until};
+use common::app_build::{browser_launch, build_when_changed, stage_node_app};
+use common::e2e::{chmod, curl, run_ok, wait_until};
 use common::{init_preset, require_tool, run_json, Run, DOMAIN};
 use serde_norway::Value;
 use shipready::verify::edge::{nginx_sandbox, NginxPorts};
@@ -45,36 +46,20 @@ fn copy_tree(from: &Path, to: &Path) {
 /// The reference app's sources plus the generated files it uses, installed
 /// (`npm ci` from the local cache when the lock file changed) and built.
 fn build_app(generated: &Run) -> PathBuf {
-    let src = app_source();
     let dir = build_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    for stale in ["src", "e2e", "public", "prisma"] {
-        let _ = std::fs::remove_dir_all(dir.join(stale));
-    }
-    for sub in ["src", "e2e", "public", "prisma"] {
-        if src.join(sub).exists() {
-            copy_tree(&src.join(sub), &dir.join(sub));
-        }
-    }
-    for file in ["package.json", "package-lock.json", "next.config.mjs"] {
-        std::fs::copy(src.join(file), dir.join(file)).unwrap();
-    }
-    for generated_file in ["src/middleware.js", "src/metrics.cjs"] {
-        std::fs::write(dir.join(generated_file), generated.read(generated_file)).unwrap();
-    }
-    let lock = std::fs::read(src.join("package-lock.json")).unwrap();
-    let stamp = dir.join("node_modules/.installed-from-lock");
-    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
-        run_ok(
-            Command::new(require_tool("npm"))
-                .args(["ci", "--prefer-offline", "--no-audit", "--no-fund"])
-                .current_dir(&dir),
-            "npm ci (scripts/install-test-deps.sh fills the npm cache)",
-        );
-        std::fs::write(&stamp, &lock).unwrap();
-    }
-    // Like make: no rebuild when no input changed since the last build.
-    let inputs = fingerprint(
+    let mut extra = ["src/middleware.js", "src/metrics.cjs"]
+        .map(|f| (f, generated.read(f)))
+        .to_vec();
+    extra.push(browser_launch());
+    stage_node_app(
+        &app_source(),
+        &dir,
+        &["src", "e2e", "public", "prisma"],
+        &["package.json", "package-lock.json", "next.config.mjs"],
+        &extra,
+        |_| {},
+    );
+    build_when_changed(
         &dir,
         &[
             "src",
@@ -83,21 +68,13 @@ fn build_app(generated: &Run) -> PathBuf {
             "package-lock.json",
             "next.config.mjs",
         ],
+        ".next/built-from",
+        ".next/standalone/server.js",
+        "next build",
+        Command::new(require_tool("node"))
+            .args(["node_modules/next/dist/bin/next", "build"])
+            .env("NEXT_TELEMETRY_DISABLED", "1"),
     );
-    let built_from = dir.join(".next/built-from");
-    let server = dir.join(".next/standalone/server.js");
-    if !server.exists() || std::fs::read_to_string(&built_from).ok() != Some(inputs.clone()) {
-        let started = Instant::now();
-        run_ok(
-            Command::new(require_tool("node"))
-                .args(["node_modules/next/dist/bin/next", "build"])
-                .env("NEXT_TELEMETRY_DISABLED", "1")
-                .current_dir(&dir),
-            "next build",
-        );
-        std::fs::write(&built_from, inputs).unwrap();
-        eprintln!("next build: {:.0?}", started.elapsed());
-    }
     dir
 }
 

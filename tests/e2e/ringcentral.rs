@@ -20,9 +20,10 @@
 
 use crate::common;
 
+use common::app_build::{assert_stage_runs, stage_node_app};
 use common::e2e::{
-    assert_metrics_private_and_scraped, chmod, image_env, run_ok, service_env, stage_runs,
-    LiveEdge, Loopback, NodeServices,
+    assert_metrics_private_and_scraped, chmod, image_env, run_ok, service_env, LiveEdge, Loopback,
+    NodeServices,
 };
 use common::redis_acl::{init_secrets, LiveRedis};
 use common::{init_preset, require_tool, run_json, Run};
@@ -44,45 +45,26 @@ fn build_dir() -> PathBuf {
 }
 
 fn build_app(generated: &Run) -> PathBuf {
-    let runs = stage_runs(&generated.read("Dockerfile"), "build");
-    let joined = runs.join("\n");
-    for step in [
-        "npm ci",
-        "npm run build --if-present",
-        "npm prune --omit=dev",
-    ] {
-        assert!(
-            joined.contains(step),
-            "the build stage has no `{step}`: {runs:?}"
-        );
-    }
-    let src = app_source();
+    assert_stage_runs(
+        &generated.read("Dockerfile"),
+        "build",
+        &[
+            "npm ci",
+            "npm run build --if-present",
+            "npm prune --omit=dev",
+        ],
+    );
     let dir = build_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    for sub in ["src", "e2e"] {
-        let _ = std::fs::remove_dir_all(dir.join(sub));
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        common::copy_dir(&src.join(sub), &dir.join(sub));
-    }
-    for file in ["package.json", "package-lock.json"] {
-        std::fs::copy(src.join(file), dir.join(file)).unwrap();
-    }
-    for generated_file in ["src/metrics.cjs", "src/webhooks/ringcentral-webhook.cjs"] {
-        let to = dir.join(generated_file);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::write(to, generated.read(generated_file)).unwrap();
-    }
-    let lock = std::fs::read(src.join("package-lock.json")).unwrap();
-    let stamp = dir.join("node_modules/.installed-from-lock");
-    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
-        run_ok(
-            Command::new(require_tool("npm"))
-                .args(["ci", "--prefer-offline", "--no-audit", "--no-fund"])
-                .current_dir(&dir),
-            "npm ci (scripts/install-test-deps.sh fills the npm cache)",
-        );
-        std::fs::write(&stamp, &lock).unwrap();
-    }
+    let generated_files =
+        ["src/metrics.cjs", "src/webhooks/ringcentral-webhook.cjs"].map(|f| (f, generated.read(f)));
+    stage_node_app(
+        &app_source(),
+        &dir,
+        &["src", "e2e"],
+        &["package.json", "package-lock.json"],
+        &generated_files,
+        |_| {},
+    );
     // No build script: `npm run build --if-present` is a no-op, as in the image.
     dir
 }
