@@ -13,10 +13,10 @@
 //!     VoiceWebhookRejected, while AppMetricsMissing stays quiet.
 
 use crate::common;
+use common::promtool;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::{
     init_preset, init_preset_with, must_pass, presets, profile_of, require_tool, run_json, Run,
@@ -190,30 +190,6 @@ async def main():
 
 asyncio.run(main())
 "#;
-
-/// (a) `promtool check metrics` on the text, fed on standard input.
-fn promtool_check_metrics(text: &str, what: &str) {
-    let mut child = Command::new(require_tool("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{what}: promtool check metrics rejects the scrape:\n{}{}\n--- scrape ---\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 type Labels = BTreeMap<String, String>;
 
@@ -436,18 +412,7 @@ fn replay_through_the_rules(run: &Run, scrape: &str, profile: &Profile, voice: b
         series.concat()
     );
     let rel = "monitoring/prometheus/tests/scraped.test.yml";
-    std::fs::write(run.path().join(rel), &file).unwrap();
-    let out = Command::new(require_tool("promtool"))
-        .current_dir(run.path())
-        .args(["test", "rules", rel])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{what}: promtool test rules on the scraped series failed:\n{}{}\n--- {rel} ---\n{file}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool::test_rules(run, rel, &file, what);
 }
 
 const ESCAPED_LINE: &str = r#"http_requests_total{route="/a\"b\\c\nd",status="200"} 1"#;
@@ -484,7 +449,7 @@ fn node_module_exposes_what_the_rules_read() {
         "text/plain; version=0.0.4; charset=utf-8"
     );
     let scrape = r["scrape"].as_str().unwrap();
-    promtool_check_metrics(scrape, "node");
+    promtool::check_metrics(scrape, "node");
     let webhook = profile.voice.webhook_path.as_str();
     let expect = Expect {
         requests: &[
@@ -500,7 +465,7 @@ fn node_module_exposes_what_the_rules_read() {
     replay_through_the_rules(&run, scrape, &profile, true, "node");
     let escaped = r["escaped"].as_str().unwrap();
     assert!(escaped.contains(ESCAPED_LINE), "node escaping:\n{escaped}");
-    promtool_check_metrics(escaped, "node, escaped label");
+    promtool::check_metrics(escaped, "node, escaped label");
 }
 
 #[test]
@@ -544,7 +509,7 @@ fn fastapi_module_exposes_what_the_rules_read() {
     );
     assert_eq!(r["after_passthrough"], true, "a pass-through was counted");
     let scrape = r["scrape"].as_str().unwrap();
-    promtool_check_metrics(scrape, "fastapi");
+    promtool::check_metrics(scrape, "fastapi");
     let webhook = profile.voice.webhook_path.as_str();
     let expect = Expect {
         requests: &[
@@ -564,7 +529,7 @@ fn fastapi_module_exposes_what_the_rules_read() {
         escaped.contains(ESCAPED_LINE),
         "python escaping:\n{escaped}"
     );
-    promtool_check_metrics(escaped, "fastapi, escaped label");
+    promtool::check_metrics(escaped, "fastapi, escaped label");
 }
 
 #[test]

@@ -16,10 +16,10 @@
 //!     and the same replay with clean closes only stays quiet.
 
 use crate::common;
+use common::promtool;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::installed::test_package;
 use common::{init_preset_with, require_tool, run_json, Run, DOMAIN};
@@ -286,29 +286,6 @@ fn must_pass(cmd: &mut Command, what: &str) -> String {
     text
 }
 
-fn promtool_check_metrics(text: &str, what: &str) {
-    let mut child = Command::new(require_tool("promtool"))
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{what}: promtool check metrics rejects the scrape:\n{}{}\n--- scrape ---\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// The websocket_* samples of a scrape: series text (`name{labels}` as
 /// written) -> value.
 fn websocket_samples(scrape: &str) -> BTreeMap<String, f64> {
@@ -371,18 +348,7 @@ fn replay(run: &Run, samples: &BTreeMap<String, f64>, fire: bool, what: &str) {
         "rule_files:\n  - ../rules/app.yml\n\nevaluation_interval: 1m\n\ntests:\n  - name: scraped websockets, every minute\n    interval: 1m\n    input_series:\n{series}    promql_expr_test:\n{tests}"
     );
     let rel = "monitoring/prometheus/tests/scraped-websockets.test.yml";
-    std::fs::write(run.path().join(rel), &file).unwrap();
-    let out = Command::new(require_tool("promtool"))
-        .current_dir(run.path())
-        .args(["test", "rules", rel])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{what}: promtool test rules on the scraped series failed:\n{}{}\n--- {rel} ---\n{file}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    promtool::test_rules(run, rel, &file, what);
 }
 
 /// (a) to (d) on a driver's output.
@@ -397,7 +363,7 @@ fn check(run: &Run, out: &serde_json::Value, c: &Clients, what: &str) {
         );
     }
     let scrape = out["scrape"].as_str().expect("scrape");
-    promtool_check_metrics(scrape, what);
+    promtool::check_metrics(scrape, what);
     let samples = websocket_samples(scrape);
     let want: BTreeMap<String, f64> = [
         (
