@@ -17,7 +17,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::alerting::{http, local_config, start_alertmanager, Sink, Started};
+use common::alerting::{http, init_secrets_in_temp, local_config, start_alertmanager, Sink};
 use common::{init_preset, require_tool};
 use serde_norway::Value;
 
@@ -222,17 +222,7 @@ fn post(port: u16, batch: &[(&String, &String)]) {
 fn every_alert_reaches_the_receivers_its_severity_routes_to() {
     let run = init_preset("twilio-voice");
     let root = run.path();
-    let secrets = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg(root.join("scripts/init-secrets.sh"))
-        .arg(secrets.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let secrets = init_secrets_in_temp(root);
     let sink = Sink::start();
     for (file, path) in URL_FILES {
         let f = secrets.path().join(file);
@@ -292,12 +282,8 @@ fn every_alert_reaches_the_receivers_its_severity_routes_to() {
     );
 
     let (_server, port) =
-        match start_alertmanager(root, secrets.path(), work.path(), &sink.url(PAGERDUTY_PATH)) {
-            Started::Running { server, port } => (server, port),
-            Started::Exited { code, stderr } => {
-                panic!("Alertmanager did not start with every receiver filled ({code}):\n{stderr}")
-            }
-        };
+        start_alertmanager(root, secrets.path(), work.path(), &sink.url(PAGERDUTY_PATH))
+            .expect_running();
     let muting = inhibiting(&config);
     let (last, first): (Vec<_>, Vec<_>) = alerts.iter().partition(|(n, _)| muting.contains(*n));
     assert!(!first.is_empty() && !last.is_empty());

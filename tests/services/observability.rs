@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-use common::alerting::{http, start_alertmanager, Sink, Started};
+use common::alerting::{http, init_secrets_in_temp, start_alertmanager, Sink, Started};
 use common::{
     free_port, init_preset, init_preset_with, must_pass, outcome, presets, profile_of, tool_in, Run,
 };
@@ -514,17 +514,7 @@ fn post_alert(port: u16, name: &str, severity: &str) {
 fn alertmanager_never_drops_an_alert_silently() {
     let run = init_preset("twilio-voice");
     let root = run.path();
-    let secrets = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg(root.join("scripts/init-secrets.sh"))
-        .arg(secrets.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let secrets = init_secrets_in_temp(root);
     let work = tempfile::tempdir().unwrap();
     let sink = Sink::start();
 
@@ -570,12 +560,8 @@ fn alertmanager_never_drops_an_alert_silently() {
     write(RECEIVER_FILES[0], &sink.url("/slack"));
     write(RECEIVER_FILES[1], "0123456789abcdef0123456789abcdef");
     let (_server, port) =
-        match start_alertmanager(root, secrets.path(), work.path(), &sink.url("/pagerduty")) {
-            Started::Running { server, port } => (server, port),
-            Started::Exited { code, stderr } => {
-                panic!("Alertmanager did not start with every receiver filled ({code}):\n{stderr}")
-            }
-        };
+        start_alertmanager(root, secrets.path(), work.path(), &sink.url("/pagerduty"))
+            .expect_running();
     post_alert(port, "Watchdog", "none");
     post_alert(port, "DiskOnFire", "critical");
     for (path, want) in [
