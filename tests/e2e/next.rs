@@ -15,7 +15,7 @@
 use crate::common;
 
 use common::app_build::{browser_launch, build_when_changed, stage_node_app};
-use common::e2e::{chmod, curl, run_ok, wait_until};
+use common::e2e::{chmod, curl, run_ok, start_as_app_user, wait_until, APP_USER};
 use common::{init_preset, require_tool, run_json, Run, DOMAIN};
 use serde_norway::Value;
 use shipready::verify::edge::{nginx_sandbox, NginxPorts};
@@ -23,10 +23,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The unprivileged user the app runs as (the image's `node` is uid 1000,
-/// which this machine may not have).
-const APP_USER: &str = "nobody";
 
 fn app_source() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/node-dashboard")
@@ -194,26 +190,7 @@ fn start_app(generated: &Run, built: &Path, root: &Path, scratch: &Path) -> App 
     let entrypoint = scratch.join("docker-entrypoint.sh");
     std::fs::write(&entrypoint, generated.read("docker-entrypoint.sh")).unwrap();
     let log = scratch.join("app.log");
-    let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(require_tool("setpriv"))
-        .args([
-            &format!("--reuid={APP_USER}"),
-            "--regid=nogroup",
-            "--clear-groups",
-            "--",
-            "env",
-            "-i",
-        ])
-        .args(env.iter().map(|(k, v)| format!("{k}={v}")))
-        .arg("sh")
-        .arg(&entrypoint)
-        .args(&stage.command)
-        .current_dir(root)
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
-    let process = common::Server(child);
+    let process = start_as_app_user(&entrypoint, &stage.command, &env, root, &log);
     let health = format!("http://127.0.0.1:{port}/api/health");
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
     let deadline = Instant::now() + Duration::from_secs(30);

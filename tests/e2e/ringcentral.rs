@@ -22,7 +22,7 @@ use crate::common;
 
 use common::app_build::{assert_stage_runs, stage_node_app};
 use common::e2e::{
-    assert_metrics_private_and_scraped, chmod, image_env, run_ok, service_env, LiveEdge, Loopback,
+    assert_metrics_private_and_scraped, chmod, node_runtime, run_ok, LiveEdge, Loopback,
     NodeServices,
 };
 use common::redis_acl::{init_secrets, LiveRedis};
@@ -129,24 +129,8 @@ fn hold_hunter_takes_ringcentral_webhooks_into_bull_and_socket_io_behind_the_gen
         "npm prune --omit=dev",
     );
     assert!(!root.join("node_modules/socket.io-client").exists());
-    let entrypoint = scratch.path().join("docker-entrypoint.sh");
-    std::fs::write(&entrypoint, generated.read("docker-entrypoint.sh")).unwrap();
-    let base_env = image_env(&dockerfile, Path::new("/opt/venv"));
+    let (entrypoint, env_of) = node_runtime(&generated, &stores, scratch.path());
     let node = require_tool("node");
-    let env_of = |service: &serde_norway::Value, name: &str| {
-        let mut env = base_env.clone();
-        env.insert(
-            "PATH".into(),
-            format!("{}:/usr/bin:/bin", node.parent().unwrap().display()),
-        );
-        env.extend(service_env(
-            &generated,
-            service,
-            &stores,
-            &scratch.path().join(format!("secrets-{name}")),
-        ));
-        env
-    };
 
     let services = NodeServices::start(&generated, &root, &entrypoint, scratch.path(), &env_of);
     let app_port = services.app_port;

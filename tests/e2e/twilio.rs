@@ -18,9 +18,8 @@ use crate::common;
 
 use common::app_build::{assert_stage_runs, build_when_changed, stage_node_app};
 use common::e2e::{
-    assert_metrics_private_and_scraped, chmod, compose_service, image_env, lock_down,
-    run_as_app_user, run_ok, service_env, wait_until, words, AppDatabase, LiveEdge, Loopback,
-    NodeServices,
+    assert_metrics_private_and_scraped, chmod, compose_service, lock_down, node_runtime,
+    run_as_app_user, run_ok, wait_until, words, AppDatabase, LiveEdge, Loopback, NodeServices,
 };
 use common::redis_acl::{init_secrets, LiveRedis};
 use common::{init_preset, require_tool, run_json, Run};
@@ -113,24 +112,8 @@ fn express_voice_app_takes_signed_webhooks_media_stream_and_jobs_behind_the_gene
     let root = scratch.path().join("app");
     std::fs::create_dir_all(&root).unwrap();
     common::copy_dir(&built, &root);
-    let entrypoint = scratch.path().join("docker-entrypoint.sh");
-    std::fs::write(&entrypoint, generated.read("docker-entrypoint.sh")).unwrap();
-    let base_env = image_env(&dockerfile, Path::new("/opt/venv"));
+    let (entrypoint, env_of) = node_runtime(&generated, &stores, scratch.path());
     let node = require_tool("node");
-    let env_of = |service: &serde_norway::Value, name: &str| {
-        let mut env = base_env.clone();
-        env.insert(
-            "PATH".into(),
-            format!("{}:/usr/bin:/bin", node.parent().unwrap().display()),
-        );
-        env.extend(service_env(
-            &generated,
-            service,
-            &stores,
-            &scratch.path().join(format!("secrets-{name}")),
-        ));
-        env
-    };
 
     let migrate = compose_service(&generated, "migrate");
     lock_down(&root, &migrate);
