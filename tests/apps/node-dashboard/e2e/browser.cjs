@@ -1,47 +1,15 @@
 'use strict';
-// Drives Debian's Chromium (headless, via playwright-core; no browser
-// download) at the generated nginx, which listens on 127.0.0.1:PORT and is
-// reached by its real name. Prints one JSON line for tests/e2e_next.rs.
+// Drives Chromium (launched by browser-launch.cjs, which the test copies
+// here from tests/apps/_shared) at the generated nginx, which listens on
+// 127.0.0.1:PORT and is reached by its real name. Prints one JSON line for tests/e2e/next.rs.
 //
 //   node e2e/browser.cjs DOMAIN HTTPS_PORT USER_DATA_DIR
-const { chromium } = require('playwright-core');
+const { launch } = require('./browser-launch.cjs');
 
 const [domain, httpsPort, userDataDir] = process.argv.slice(2);
 
 async function main() {
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      `--host-resolver-rules=MAP ${domain} 127.0.0.1:${httpsPort}`,
-      // The sandboxed nginx has a throwaway self-signed certificate.
-      '--ignore-certificate-errors',
-    ],
-  });
-  const violations = [];
-  await context.exposeBinding('reportCspViolation', (_source, v) => violations.push(v));
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (e) => {
-      window.reportCspViolation(`${e.effectiveDirective} blocked ${e.blockedURI || 'inline'} (${e.sourceFile}:${e.lineNumber})`);
-    });
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  const consoleErrors = [];
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
-  // The console says only "404"; this names the resource.
-  page.on('response', (r) => {
-    if (r.status() >= 400) consoleErrors.push(`${r.status()} ${r.url()}`);
-  });
+  const { context, page, violations, consoleErrors } = await launch(domain, httpsPort, userDataDir);
 
   const out = {};
   const response = await page.goto(`https://${domain}/`, { waitUntil: 'load' });

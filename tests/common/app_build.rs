@@ -1,0 +1,98 @@
+//! A reference app's build, as the generated Dockerfile's build stage does
+//! it, in a folder kept between runs: sources copied afresh, `npm ci` only
+//! when the lock file changed, the build only when an input changed.
+
+use super::e2e::{fingerprint, run_ok, stage_runs};
+use super::{copy_dir, require_tool};
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+/// Fails unless the Dockerfile's `stage` runs each of `steps`.
+pub fn assert_stage_runs(dockerfile: &str, stage: &str, steps: &[&str]) {
+    let runs = stage_runs(dockerfile, stage);
+    let joined = runs.join("\n");
+    for step in steps {
+        assert!(
+            joined.contains(step),
+            "the {stage} stage has no `{step}`: {runs:?}"
+        );
+    }
+}
+
+/// The app at `src` staged in `dir`: each of `subdirs` the app has replaced
+/// by its current copy, `files` copied, and `extra` (path, contents: the
+/// generated files it uses, the shared browser launcher) written over them. `npm ci` runs from the local npm cache when the lock
+/// file differs from the one last installed (stamped in node_modules); then
+/// `after_install` runs (a build stage's `npm prune`, say), before the stamp.
+pub fn stage_node_app(
+    src: &Path,
+    dir: &Path,
+    subdirs: &[&str],
+    files: &[&str],
+    extra: &[(&str, String)],
+    after_install: impl FnOnce(&Path),
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    for sub in subdirs {
+        let _ = std::fs::remove_dir_all(dir.join(sub));
+        if src.join(sub).exists() {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+            copy_dir(&src.join(sub), &dir.join(sub));
+        }
+    }
+    for file in files {
+        std::fs::copy(src.join(file), dir.join(file)).unwrap();
+    }
+    for (path, contents) in extra {
+        let to = dir.join(path);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::write(to, contents).unwrap();
+    }
+    let lock = std::fs::read(src.join("package-lock.json")).unwrap();
+    let stamp = dir.join("node_modules/.installed-from-lock");
+    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
+        run_ok(
+            Command::new(require_tool("npm"))
+                .args(["ci", "--prefer-offline", "--no-audit", "--no-fund"])
+                .current_dir(dir),
+            "npm ci (scripts/install-test-deps.sh fills the npm cache)",
+        );
+        after_install(dir);
+        std::fs::write(&stamp, &lock).unwrap();
+    }
+}
+
+/// The browser launcher the reference apps' `e2e/browser.cjs` require,
+/// staged beside them so it loads playwright-core from the app's packages.
+pub fn browser_launch() -> (&'static str, String) {
+    let shared =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/_shared/browser-launch.cjs");
+    (
+        "e2e/browser-launch.cjs",
+        std::fs::read_to_string(shared).unwrap(),
+    )
+}
+
+/// Like make: `build` runs in `dir` when `output` is missing or `inputs`
+/// changed since the build recorded in `stamp` (paths relative to `dir`).
+pub fn build_when_changed(
+    dir: &Path,
+    inputs: &[&str],
+    stamp: &str,
+    output: &str,
+    what: &str,
+    build: &mut Command,
+) {
+    let fingerprint = fingerprint(dir, inputs);
+    let stamp = dir.join(stamp);
+    if dir.join(output).exists()
+        && std::fs::read_to_string(&stamp).ok().as_deref() == Some(fingerprint.as_str())
+    {
+        return;
+    }
+    let started = Instant::now();
+    run_ok(build.current_dir(dir), what);
+    std::fs::write(&stamp, fingerprint).unwrap();
+    eprintln!("{what}: {:.0?}", started.elapsed());
+}
