@@ -22,8 +22,8 @@ pub fn assert_stage_runs(dockerfile: &str, stage: &str, steps: &[&str]) {
 
 /// The app at `src` staged in `dir`: each of `subdirs` the app has replaced
 /// by its current copy, `files` copied, and `extra` (path, contents: the
-/// generated files it uses, the shared browser launcher) written over them. `npm ci` runs from the local npm cache when the lock
-/// file differs from the one last installed (stamped in node_modules); then
+/// generated files it uses, the shared browser launcher) written over them. `npm ci` runs from the local npm cache when the
+/// lock file differs from the one last installed (stamped in node_modules); then
 /// `after_install` runs (a build stage's `npm prune`, say), before the stamp.
 pub fn stage_node_app(
     src: &Path,
@@ -31,6 +31,19 @@ pub fn stage_node_app(
     subdirs: &[&str],
     files: &[&str],
     extra: &[(&str, String)],
+    after_install: impl FnOnce(&Path),
+) {
+    stage_node_app_with(src, dir, subdirs, files, extra, &[], after_install);
+}
+
+/// [`stage_node_app`] with more `npm ci` flags (`--ignore-scripts`, say).
+pub fn stage_node_app_with(
+    src: &Path,
+    dir: &Path,
+    subdirs: &[&str],
+    files: &[&str],
+    extra: &[(&str, String)],
+    ci_flags: &[&str],
     after_install: impl FnOnce(&Path),
 ) {
     std::fs::create_dir_all(dir).unwrap();
@@ -55,6 +68,7 @@ pub fn stage_node_app(
         run_ok(
             Command::new(require_tool("npm"))
                 .args(["ci", "--prefer-offline", "--no-audit", "--no-fund"])
+                .args(ci_flags)
                 .current_dir(dir),
             "npm ci (scripts/install-test-deps.sh fills the npm cache)",
         );

@@ -8,5 +8,6 @@ mod common;
 mod fastapi;
 mod fastapi_installs;
 mod next;
+mod prisma;
 mod ringcentral;
 mod twilio;

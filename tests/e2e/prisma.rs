@@ -23,8 +23,9 @@
 //! Deviations forced by one machine: the app listens on 127.0.0.1 and a free
 //! port (HOST and PORT), stores on loopback ports.
 
-mod common;
+use crate::common;
 
+use common::app_build::{assert_stage_runs, stage_node_app_with};
 use common::e2e::{
     assert_metrics_private_and_scraped, chmod, compose_service, curl, image_env, lock_down,
     run_as_app_user, run_ok, service_env, stage_runs, start_as_app_user, wait_ready, words,
@@ -61,53 +62,29 @@ fn build_app(generated: &Run, env: &BTreeMap<String, String>) -> PathBuf {
         install.starts_with("RUN --mount=type=secret") && install.ends_with("npm ci --include=dev"),
         "the build stage starts with npm ci: {runs:?}"
     );
-    let joined = rest.join("\n");
-    for step in [
-        "npx prisma generate",
-        "npm run build --if-present",
-        "npm prune --omit=dev",
-    ] {
-        assert!(
-            joined.contains(step),
-            "the build stage has no `{step}`: {runs:?}"
-        );
-    }
-    let src = app_source();
+    assert_stage_runs(
+        &generated.read("Dockerfile"),
+        "build",
+        &[
+            "npx prisma generate",
+            "npm run build --if-present",
+            "npm prune --omit=dev",
+        ],
+    );
     let dir = build_dir();
-    std::fs::create_dir_all(&dir).unwrap();
-    for sub in ["src", "e2e", "scripts", "prisma", "generated"] {
-        let _ = std::fs::remove_dir_all(dir.join(sub));
-    }
-    for sub in ["src", "e2e", "scripts", "prisma"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        common::copy_dir(&src.join(sub), &dir.join(sub));
-    }
-    for file in ["package.json", "package-lock.json", "prisma.config.js"] {
-        std::fs::copy(src.join(file), dir.join(file)).unwrap();
-    }
-    for generated_file in ["src/metrics.cjs", "src/webhooks/twilio-signature.cjs"] {
-        let to = dir.join(generated_file);
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::write(to, generated.read(generated_file)).unwrap();
-    }
-    let lock = std::fs::read(src.join("package-lock.json")).unwrap();
-    let stamp = dir.join("node_modules/.installed-from-lock");
-    if std::fs::read(&stamp).ok().as_deref() != Some(lock.as_slice()) {
-        run_ok(
-            Command::new(require_tool("npm"))
-                .args([
-                    "ci",
-                    "--include=dev",
-                    "--ignore-scripts",
-                    "--prefer-offline",
-                    "--no-audit",
-                    "--no-fund",
-                ])
-                .current_dir(&dir),
-            "npm ci (scripts/install-test-deps.sh fills the npm cache)",
-        );
-        std::fs::write(&stamp, &lock).unwrap();
-    }
+    let generated_files =
+        ["src/metrics.cjs", "src/webhooks/twilio-signature.cjs"].map(|f| (f, generated.read(f)));
+    stage_node_app_with(
+        &app_source(),
+        &dir,
+        &["src", "e2e", "scripts", "prisma", "generated"],
+        &["package.json", "package-lock.json", "prisma.config.js"],
+        &generated_files,
+        // The install scripts would fetch native engines; the build's own
+        // steps below (generate, build, prune) run as the stage has them.
+        &["--include=dev", "--ignore-scripts"],
+        |_| {},
+    );
     for run in rest {
         let script = run.strip_prefix("RUN ").unwrap();
         run_ok(
