@@ -90,10 +90,10 @@ bench() { # NAME PREPARE COMMAND...
 #   full:  exactly the replacements update makes (every file whose bytes the
 #          run changes: the managed files, their merge bases under
 #          .shipready/base/, the lock), with update's result as the data,
-#          each done alone and durably: temp file, write, chmod, fsync,
-#          rename, fsync of its directory.
+#          each done alone as update does it: temp file, write, chmod,
+#          rename (neither syncs).
 #   files: the earlier floor: the managed files the upgrade changes only,
-#          temp file, write, chmod, rename, nothing synced.
+#          the same way.
 cat >"$work/replace.py" <<'PY'
 import os, subprocess, sys, time
 if sys.argv[1] == "run":  # wall time of one whole process
@@ -102,7 +102,6 @@ if sys.argv[1] == "run":  # wall time of one whole process
     print("%.3f" % ((time.perf_counter() - start) * 1000))
     sys.exit()
 mode, root, source, paths = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-durable = mode == "full"
 data = [open(os.path.join(source, rel), "rb").read() for rel in paths]
 start = time.perf_counter()
 for i, (rel, body) in enumerate(zip(paths, data)):
@@ -111,14 +110,8 @@ for i, (rel, body) in enumerate(zip(paths, data)):
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     os.write(fd, body)
     os.fchmod(fd, os.stat(os.path.join(source, rel)).st_mode & 0o777)
-    if durable:
-        os.fsync(fd)
     os.close(fd)
     os.rename(tmp, path)
-    if durable:
-        dfd = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY)
-        os.fsync(dfd)
-        os.close(dfd)
 print("%.3f" % ((time.perf_counter() - start) * 1000))
 PY
 # What update replaces: every file whose bytes differ after a real run.
@@ -155,8 +148,8 @@ median() { sort -n | awk '{a[NR] = $1} END {printf "%.1f", (NR % 2 ? a[(NR + 1) 
 full_ms="$(printf '%s\n' "${floor_full[@]}" | median)"
 files_ms="$(printf '%s\n' "${floor_files[@]}" | median)"
 paired_ms="$(printf '%s\n' "${paired[@]}" | median)"
-echo "  full floor: median $full_ms ms for the ${#replaced[@]} replacements update makes, each alone with fsync of file and directory ($runs runs)"
-echo "  files floor: median $files_ms ms for the ${#changed_paths[@]} managed-file replacements alone, unsynced ($runs runs)"
+echo "  full floor: median $full_ms ms for the ${#replaced[@]} replacements update makes, each alone ($runs runs)"
+echo "  files floor: median $files_ms ms for the ${#changed_paths[@]} managed-file replacements alone ($runs runs)"
 for f in diff update update-overlay; do
     python3 - "$work/$f.json" "$f" "$full_ms" "$files_ms" "$paired_ms" <<'EOF'
 import json, sys
