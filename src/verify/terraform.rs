@@ -3,7 +3,7 @@
 //!
 //! `terraform validate` is not among them: it needs the AWS provider, which
 //! cannot be downloaded everywhere shipready runs. The test suite adds a
-//! reference cross-check in its place (tests/terraform.rs).
+//! reference cross-check in its place (tests/validators/terraform.rs).
 
 use std::path::{Path, PathBuf};
 

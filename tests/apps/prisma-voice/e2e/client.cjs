@@ -3,7 +3,7 @@
 // name): a voice webhook signed by the official twilio SDK, the same one
 // tampered with, then the media stream over the WebSocket the TwiML names.
 // Then reads the stored call back through the edge, twice (the second
-// from the app's Redis cache). Prints one JSON line for tests/e2e_prisma.rs.
+// from the app's Redis cache). Prints one JSON line for tests/e2e/prisma.rs.
 //
 //   node e2e/client.cjs DOMAIN HTTPS_PORT AUTH_TOKEN
 const https = require('node:https');
