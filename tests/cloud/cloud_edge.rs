@@ -13,14 +13,8 @@ use std::time::Instant;
 
 use common::postgres::Postgres;
 use common::terraform::terraform;
+use common::{profile_of, write_exec};
 use serde_json::Value;
-use shipready::preset::Preset;
-use shipready::profile::{Layer, Profile};
-
-fn profile_of(preset: &str) -> Profile {
-    let set = Layer::from_assignments(&[format!("edge.domain={}", common::DOMAIN)]).unwrap();
-    Profile::from_layers(&[Preset::find(preset).unwrap().layer(), set]).unwrap()
-}
 
 const TF_DIR: &str = "infra/terraform";
 
@@ -384,12 +378,6 @@ fn app_user_block(runbook: &str) -> String {
         .map(|l| l.strip_prefix("  ").unwrap_or(l))
         .collect::<Vec<_>>()
         .join("\n")
-}
-
-fn write_exec(path: &Path, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, body).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 #[test]

@@ -217,9 +217,48 @@ pub fn free_port() -> u16 {
 /// The profile a preset gives with the test domain: what `init_preset`
 /// renders.
 pub fn profile_of(preset: &str) -> shipready::profile::Profile {
+    profile_with(preset, &[])
+}
+
+/// The profile a preset gives with the test domain and `sets` (`key=value`,
+/// as `--set` takes them): what `init_preset_with` renders.
+pub fn profile_with(preset: &str, sets: &[&str]) -> shipready::profile::Profile {
     let preset = shipready::preset::Preset::find(preset).expect("a known preset");
-    let domain = shipready::profile::Layer::default().with("edge.domain", DOMAIN);
-    shipready::profile::Profile::from_layers(&[preset.layer(), domain]).expect("a valid profile")
+    let mut all = vec![format!("edge.domain={DOMAIN}")];
+    all.extend(sets.iter().map(|s| s.to_string()));
+    let set = shipready::profile::Layer::from_assignments(&all).expect("valid --set answers");
+    shipready::profile::Profile::from_layers(&[preset.layer(), set]).expect("a valid profile")
+}
+
+/// Write an executable script at `path`.
+pub fn write_exec(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A PATH with `first` ahead of the test's own.
+pub fn path_with(first: &Path) -> std::ffi::OsString {
+    std::env::join_paths(
+        std::iter::once(first.to_path_buf()).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .unwrap()
+}
+
+/// Run a command that must succeed; its stdout.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `tool` (required: see [`require_tool`]) run in `dir`.

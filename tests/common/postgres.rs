@@ -6,21 +6,7 @@ use std::process::Command;
 
 use tempfile::TempDir;
 
-use super::{free_port, require_tool};
-
-/// Run a command that must succeed; its stdout.
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use super::{free_port, require_tool, run_ok};
 
 pub fn running_as_root() -> bool {
     run_ok(Command::new("id").arg("-u")).trim() == "0"

@@ -18,15 +18,11 @@ use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use common::postgres::Postgres;
-use common::{free_port, init_preset, presets, require_tool, Server, DOMAIN};
-use shipready::preset::Preset;
-use shipready::profile::{Layer, Profile, RedisRole};
+use common::{
+    free_port, init_preset, path_with, presets, profile_of, require_tool, run_ok, Server,
+};
+use shipready::profile::{Profile, RedisRole};
 use tempfile::TempDir;
-
-fn profile_of(preset: &str) -> Profile {
-    let set = Layer::from_assignments(&[format!("edge.domain={DOMAIN}")]).unwrap();
-    Profile::from_layers(&[Preset::find(preset).unwrap().layer(), set]).unwrap()
-}
 
 fn text(out: &Output) -> String {
     format!(
@@ -34,14 +30,6 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
-}
-
-fn run_ok(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{:?}: {e}", cmd.get_program()));
-    assert!(out.status.success(), "{cmd:?} failed:\n{}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A script run with a clean, explicit environment (plus PATH).
@@ -214,10 +202,8 @@ fn set_manifest_value(opened: &Path, key: &str, value: &str) {
 
 /// An executable script named `name` in `dir`.
 fn write_exec(dir: &Path, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    common::write_exec(&path, body);
     path
 }
 
@@ -253,15 +239,6 @@ fn logged_check_rdb(dir: &Path) -> (PathBuf, PathBuf) {
 
 fn read_or_empty(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
-}
-
-/// A PATH with `dir` first.
-fn path_with(dir: &Path) -> std::ffi::OsString {
-    let mut paths = vec![dir.to_path_buf()];
-    paths.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    std::env::join_paths(paths).unwrap()
 }
 
 /// Kinds of backup the profile schedules: Postgres, and Redis unless it is a cache.

@@ -16,7 +16,7 @@ use std::process::{Command, Output};
 
 use common::postgres::PG_SUPERUSER;
 use common::postgres_tls::TlsPostgres;
-use common::{hooks, init_preset, require_tool, Run};
+use common::{hooks, init_preset, path_with, require_tool, Run};
 
 /// Where the image puts the RDS bundle, and what ECS points PGSSLROOTCERT at.
 const BUNDLE_URL: &str = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem";
@@ -99,16 +99,6 @@ fn through_entrypoint(
         c.env("PGSSLROOTCERT", ca);
     }
     c.output().expect("entrypoint runs")
-}
-
-/// PATH with `first` ahead of the test's own.
-fn path_with(first: &Path) -> std::ffi::OsString {
-    std::env::join_paths(
-        std::iter::once(first.to_path_buf()).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )),
-    )
-    .unwrap()
 }
 
 /// Connects with DATABASE_URL alone, then with the PG* variables alone (a

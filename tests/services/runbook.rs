@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::postgres::Postgres;
-use common::{init_preset, presets, profile_of, require_tool};
+use common::{init_preset, presets, profile_of, require_tool, write_exec};
 
 /// The fenced `sh` blocks of a Markdown file, dedented to their fence.
 fn shell_blocks(markdown: &str) -> Vec<String> {
@@ -98,12 +98,6 @@ start | up | restart | pull) ;;
 *) echo "docker stand-in: compose $verb is not supported" >&2; exit 64 ;;
 esac
 "#;
-
-fn write_exec(path: &Path, body: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, body).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
 
 /// An idle session on `db`, as postgres-exporter or a forgotten psql holds.
 fn idle_session(pg: &Postgres, db: &str, password: &str, user: &str) -> Child {

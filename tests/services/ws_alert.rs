@@ -22,16 +22,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use common::installed::test_package;
-use common::{init_preset_with, require_tool, run_json, Run, DOMAIN};
-use shipready::preset::Preset;
-use shipready::profile::{Layer, Profile};
-
-fn profile_of(preset: &str, sets: &[&str]) -> Profile {
-    let mut all = vec![format!("edge.domain={DOMAIN}")];
-    all.extend(sets.iter().map(|s| s.to_string()));
-    let set = Layer::from_assignments(&all).unwrap();
-    Profile::from_layers(&[Preset::find(preset).unwrap().layer(), set]).unwrap()
-}
+use common::{init_preset_with, require_tool, run_json, Run};
 
 /// What a driver's clients do: close cleanly, drop abnormally, get
 /// refused, stay open at the scrape.
@@ -442,7 +433,7 @@ fn socketio_usage(module: &str) -> String {
 #[test]
 fn node_module_counts_real_websockets_and_the_rules_fire_on_them() {
     let run = init_preset_with("twilio-voice", &[]);
-    let profile = profile_of("twilio-voice", &[]);
+    let profile = common::profile_with("twilio-voice", &[]);
     let dir = tempfile::tempdir().unwrap();
     let driver = dir.path().join("driver.cjs");
     std::fs::write(&driver, NODE_DRIVER).unwrap();
@@ -465,7 +456,7 @@ fn node_module_counts_real_websockets_and_the_rules_fire_on_them() {
 fn python_module_counts_real_websockets_and_the_rules_fire_on_them() {
     let sets = ["voice.websocket_path=/media"];
     let run = init_preset_with("fastapi-three-tier", &sets);
-    let profile = profile_of("fastapi-three-tier", &sets);
+    let profile = common::profile_with("fastapi-three-tier", &sets);
     let python = test_package("ws-py/bin/python");
     let dir = tempfile::tempdir().unwrap();
     let driver = dir.path().join("driver.py");
@@ -490,7 +481,7 @@ fn python_module_counts_real_websockets_and_the_rules_fire_on_them() {
 fn node_module_socketio_usage_counts_real_sockets_and_the_rules_fire_on_them() {
     let preset = "ringcentral-hold-hunter";
     let run = init_preset_with(preset, &[]);
-    let profile = profile_of(preset, &[]);
+    let profile = common::profile_with(preset, &[]);
     assert!(profile.voice.websocket_path.ends_with("/socket.io/"));
     let module = run.read("src/metrics.cjs");
     let dir = tempfile::tempdir().unwrap();

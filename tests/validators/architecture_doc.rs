@@ -13,18 +13,12 @@ use std::time::Instant;
 
 use common::installed::test_package;
 use common::{init_preset_with, presets, require_tool, DOMAIN};
-use shipready::preset::Preset;
-use shipready::profile::{Layer, Profile, VoiceProvider};
+use shipready::profile::{Profile, VoiceProvider};
 
 const TARGETS: [&str; 2] = ["ecs", "kubernetes"];
 
 fn profile_of(preset: &str, target: &str) -> Profile {
-    let set = Layer::from_assignments(&[
-        format!("edge.domain={DOMAIN}"),
-        format!("deploy.target={target}"),
-    ])
-    .unwrap();
-    Profile::from_layers(&[Preset::find(preset).unwrap().layer(), set]).unwrap()
+    common::profile_with(preset, &[&format!("deploy.target={target}")])
 }
 
 /// The bodies of the ```mermaid blocks of a Markdown file.
