@@ -191,6 +191,15 @@ fn has_healthcheck(s: &Service) -> bool {
     })
 }
 
+/// A health check, or `healthcheck: {disable: true}`: a decision written in
+/// the file for a review to see (an image with nothing to probe with), not
+/// one forgotten.
+fn checks_or_declines_health(s: &Service) -> bool {
+    has_healthcheck(s)
+        || s.get("healthcheck")
+            .is_some_and(|h| h.get("disable") == Some(&Value::Bool(true)))
+}
+
 fn truthy(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Bool(b)) => *b,
@@ -349,7 +358,7 @@ pub fn limits(ctx: &Ctx) -> Outcome {
 pub fn health(ctx: &Ctx) -> Outcome {
     every_service(
         ctx,
-        has_healthcheck,
+        checks_or_declines_health,
         "a healthcheck",
         true,
         Some((

@@ -224,7 +224,7 @@ fn init_refuses_to_overwrite_an_edited_file_and_writes_nothing() {
 
     let forced = Run::in_dir(run.dir).args(common::init_args("twilio-voice", &["--force"]));
     forced.expect(0);
-    assert!(forced.read("Dockerfile").contains("USER node"));
+    assert!(forced.read("Dockerfile").contains("USER 10001:10001"));
 }
 
 #[test]
