@@ -3,10 +3,36 @@
 //! when the lock file changed, the build only when an input changed.
 
 use super::e2e::{fingerprint, run_ok, stage_runs};
-use super::{copy_dir, require_tool};
-use std::path::Path;
+use super::{copy_dir, require_tool, Run};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+/// What the generated Node Dockerfile's build stage runs: the install, the
+/// app's build if it has one, the prune of dev dependencies.
+pub const NODE_BUILD_STEPS: [&str; 3] = [
+    "npm ci",
+    "npm run build --if-present",
+    "npm prune --omit=dev",
+];
+
+/// The reference app `name` under tests/apps.
+pub fn reference_app(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/apps")
+        .join(name)
+}
+
+/// A build folder kept between runs (under the test target's temp dir), so
+/// installs and builds are redone only when their inputs change.
+pub fn kept_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// The generated files an app uses, as (path, contents) for `extra`.
+pub fn generated_files<'a>(generated: &Run, paths: &[&'a str]) -> Vec<(&'a str, String)> {
+    paths.iter().map(|&f| (f, generated.read(f))).collect()
+}
 
 /// Fails unless the Dockerfile's `stage` runs each of `steps`.
 pub fn assert_stage_runs(dockerfile: &str, stage: &str, steps: &[&str]) {
@@ -77,15 +103,15 @@ pub fn stage_node_app_with(
     }
 }
 
-/// The browser launcher the reference apps' `e2e/browser.cjs` require,
-/// staged beside them so it loads playwright-core from the app's packages.
-pub fn browser_launch() -> (&'static str, String) {
-    let shared =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/_shared/browser-launch.cjs");
-    (
-        "e2e/browser-launch.cjs",
-        std::fs::read_to_string(shared).unwrap(),
-    )
+/// A script of tests/apps/_shared that reference apps' e2e scripts require,
+/// staged at `staged` (`e2e/browser-launch.cjs`, say) beside them so it
+/// loads its packages from the app's: (path, contents) for `extra`.
+pub fn shared_script(staged: &'static str) -> (&'static str, String) {
+    let name = Path::new(staged).file_name().unwrap();
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/apps/_shared")
+        .join(name);
+    (staged, std::fs::read_to_string(shared).unwrap())
 }
 
 /// Like make: `build` runs in `dir` when `output` is missing or `inputs`
