@@ -2,7 +2,7 @@
 //! it, in a folder kept between runs: sources copied afresh, `npm ci` only
 //! when the lock file changed, the build only when an input changed.
 
-use super::e2e::{fingerprint, run_ok, stage_runs};
+use super::e2e::run_ok;
 use super::{copy_dir, require_tool, Run};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +32,35 @@ pub fn kept_dir(name: &str) -> PathBuf {
 /// The generated files an app uses, as (path, contents) for `extra`.
 pub fn generated_files<'a>(generated: &Run, paths: &[&'a str]) -> Vec<(&'a str, String)> {
     paths.iter().map(|&f| (f, generated.read(f))).collect()
+}
+
+/// The `RUN` instructions of one Dockerfile stage, continuation lines joined.
+pub fn stage_runs(dockerfile: &str, stage: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut current = String::new();
+    let mut name = String::new();
+    let mut in_run = false;
+    for line in dockerfile.lines() {
+        if let Some(rest) = line.strip_prefix("FROM ") {
+            name = rest.rsplit(" AS ").next().unwrap().trim().to_string();
+        }
+        if name != stage {
+            continue;
+        }
+        if line.starts_with("RUN ") {
+            in_run = true;
+            current.clear();
+        }
+        if in_run {
+            current.push_str(line.trim_end_matches('\\').trim());
+            current.push(' ');
+            if !line.ends_with('\\') {
+                runs.push(current.trim().to_string());
+                in_run = false;
+            }
+        }
+    }
+    runs
 }
 
 /// Fails unless the Dockerfile's `stage` runs each of `steps`.
@@ -112,6 +141,32 @@ pub fn shared_script(staged: &'static str) -> (&'static str, String) {
         .join("tests/apps/_shared")
         .join(name);
     (staged, std::fs::read_to_string(shared).unwrap())
+}
+
+/// A hash of the files under `paths` (relative to `dir`): names and bytes,
+/// so a build is redone only when an input changed.
+pub fn fingerprint(dir: &Path, paths: &[&str]) -> String {
+    use std::hash::{Hash, Hasher};
+    fn walk(p: &Path, h: &mut std::collections::hash_map::DefaultHasher) {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            for e in entries {
+                walk(&e, h);
+            }
+        } else if let Ok(bytes) = std::fs::read(p) {
+            p.hash(h);
+            bytes.hash(h);
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in paths {
+        walk(&dir.join(p), &mut h);
+    }
+    format!("{:016x}", h.finish())
 }
 
 /// Like make: `build` runs in `dir` when `output` is missing or `inputs`

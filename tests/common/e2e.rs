@@ -58,32 +58,6 @@ pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// A hash of the files under `paths` (relative to `dir`): names and bytes,
-/// so a build is redone only when an input changed.
-pub fn fingerprint(dir: &Path, paths: &[&str]) -> String {
-    use std::hash::{Hash, Hasher};
-    fn walk(p: &Path, h: &mut std::collections::hash_map::DefaultHasher) {
-        if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            entries.sort();
-            for e in entries {
-                walk(&e, h);
-            }
-        } else if let Ok(bytes) = std::fs::read(p) {
-            p.hash(h);
-            bytes.hash(h);
-        }
-    }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for p in paths {
-        walk(&dir.join(p), &mut h);
-    }
-    format!("{:016x}", h.finish())
-}
-
 /// One compose.prod.yaml service.
 pub fn compose_service(generated: &Run, name: &str) -> Value {
     let compose: Value = serde_norway::from_str(&generated.read("compose.prod.yaml")).unwrap();
@@ -261,35 +235,6 @@ pub fn node_runtime<'a>(
 pub fn node_path() -> String {
     let node = require_tool("node");
     format!("{}:/usr/bin:/bin", node.parent().unwrap().display())
-}
-
-/// The `RUN` instructions of one Dockerfile stage, continuation lines joined.
-pub fn stage_runs(dockerfile: &str, stage: &str) -> Vec<String> {
-    let mut runs = Vec::new();
-    let mut current = String::new();
-    let mut name = String::new();
-    let mut in_run = false;
-    for line in dockerfile.lines() {
-        if let Some(rest) = line.strip_prefix("FROM ") {
-            name = rest.rsplit(" AS ").next().unwrap().trim().to_string();
-        }
-        if name != stage {
-            continue;
-        }
-        if line.starts_with("RUN ") {
-            in_run = true;
-            current.clear();
-        }
-        if in_run {
-            current.push_str(line.trim_end_matches('\\').trim());
-            current.push(' ');
-            if !line.ends_with('\\') {
-                runs.push(current.trim().to_string());
-                in_run = false;
-            }
-        }
-    }
-    runs
 }
 
 /// The Dockerfile's ENV (the runtime stage inherits the base stage's),

@@ -26,13 +26,13 @@
 use crate::common;
 
 use common::app_build::{
-    assert_stage_runs, generated_files, kept_dir, reference_app, shared_script, stage_node_app_with,
+    assert_stage_runs, generated_files, kept_dir, reference_app, shared_script,
+    stage_node_app_with, stage_runs,
 };
 use common::e2e::{
     as_app_user, assert_metrics_private_and_scraped, assert_twilio_call_through_edge,
     compose_service, curl, image_env, lock_down, node_path, node_runtime, run_as_app_user, run_ok,
-    runtime_copy, stage_runs, start_node_app, wait_ready, words, AppDatabase, CopyBy, LiveEdge,
-    Loopback,
+    runtime_copy, start_node_app, wait_ready, words, AppDatabase, CopyBy, LiveEdge, Loopback,
 };
 use common::postgres_tls::TlsPostgres;
 use common::redis_acl::{init_secrets, LiveRedis};
