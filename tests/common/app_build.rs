@@ -2,11 +2,66 @@
 //! it, in a folder kept between runs: sources copied afresh, `npm ci` only
 //! when the lock file changed, the build only when an input changed.
 
-use super::e2e::{fingerprint, run_ok, stage_runs};
-use super::{copy_dir, require_tool};
-use std::path::Path;
+use super::e2e::run_ok;
+use super::{copy_dir, require_tool, Run};
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
+
+/// What the generated Node Dockerfile's build stage runs: the install, the
+/// app's build if it has one, the prune of dev dependencies.
+pub const NODE_BUILD_STEPS: [&str; 3] = [
+    "npm ci",
+    "npm run build --if-present",
+    "npm prune --omit=dev",
+];
+
+/// The reference app `name` under tests/apps.
+pub fn reference_app(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/apps")
+        .join(name)
+}
+
+/// A build folder kept between runs (under the test target's temp dir), so
+/// installs and builds are redone only when their inputs change.
+pub fn kept_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join(name)
+}
+
+/// The generated files an app uses, as (path, contents) for `extra`.
+pub fn generated_files<'a>(generated: &Run, paths: &[&'a str]) -> Vec<(&'a str, String)> {
+    paths.iter().map(|&f| (f, generated.read(f))).collect()
+}
+
+/// The `RUN` instructions of one Dockerfile stage, continuation lines joined.
+pub fn stage_runs(dockerfile: &str, stage: &str) -> Vec<String> {
+    let mut runs = Vec::new();
+    let mut current = String::new();
+    let mut name = String::new();
+    let mut in_run = false;
+    for line in dockerfile.lines() {
+        if let Some(rest) = line.strip_prefix("FROM ") {
+            name = rest.rsplit(" AS ").next().unwrap().trim().to_string();
+        }
+        if name != stage {
+            continue;
+        }
+        if line.starts_with("RUN ") {
+            in_run = true;
+            current.clear();
+        }
+        if in_run {
+            current.push_str(line.trim_end_matches('\\').trim());
+            current.push(' ');
+            if !line.ends_with('\\') {
+                runs.push(current.trim().to_string());
+                in_run = false;
+            }
+        }
+    }
+    runs
+}
 
 /// Fails unless the Dockerfile's `stage` runs each of `steps`.
 pub fn assert_stage_runs(dockerfile: &str, stage: &str, steps: &[&str]) {
@@ -77,15 +132,41 @@ pub fn stage_node_app_with(
     }
 }
 
-/// The browser launcher the reference apps' `e2e/browser.cjs` require,
-/// staged beside them so it loads playwright-core from the app's packages.
-pub fn browser_launch() -> (&'static str, String) {
-    let shared =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/_shared/browser-launch.cjs");
-    (
-        "e2e/browser-launch.cjs",
-        std::fs::read_to_string(shared).unwrap(),
-    )
+/// A script of tests/apps/_shared that reference apps' e2e scripts require,
+/// staged at `staged` (`e2e/browser-launch.cjs`, say) beside them so it
+/// loads its packages from the app's: (path, contents) for `extra`.
+pub fn shared_script(staged: &'static str) -> (&'static str, String) {
+    let name = Path::new(staged).file_name().unwrap();
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/apps/_shared")
+        .join(name);
+    (staged, std::fs::read_to_string(shared).unwrap())
+}
+
+/// A hash of the files under `paths` (relative to `dir`): names and bytes,
+/// so a build is redone only when an input changed.
+pub fn fingerprint(dir: &Path, paths: &[&str]) -> String {
+    use std::hash::{Hash, Hasher};
+    fn walk(p: &Path, h: &mut std::collections::hash_map::DefaultHasher) {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            entries.sort();
+            for e in entries {
+                walk(&e, h);
+            }
+        } else if let Ok(bytes) = std::fs::read(p) {
+            p.hash(h);
+            bytes.hash(h);
+        }
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in paths {
+        walk(&dir.join(p), &mut h);
+    }
+    format!("{:016x}", h.finish())
 }
 
 /// Like make: `build` runs in `dir` when `output` is missing or `inputs`

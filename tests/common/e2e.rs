@@ -58,32 +58,6 @@ pub fn wait_until(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
     }
 }
 
-/// A hash of the files under `paths` (relative to `dir`): names and bytes,
-/// so a build is redone only when an input changed.
-pub fn fingerprint(dir: &Path, paths: &[&str]) -> String {
-    use std::hash::{Hash, Hasher};
-    fn walk(p: &Path, h: &mut std::collections::hash_map::DefaultHasher) {
-        if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .collect();
-            entries.sort();
-            for e in entries {
-                walk(&e, h);
-            }
-        } else if let Ok(bytes) = std::fs::read(p) {
-            p.hash(h);
-            bytes.hash(h);
-        }
-    }
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for p in paths {
-        walk(&dir.join(p), &mut h);
-    }
-    format!("{:016x}", h.finish())
-}
-
 /// One compose.prod.yaml service.
 pub fn compose_service(generated: &Run, name: &str) -> Value {
     let compose: Value = serde_norway::from_str(&generated.read("compose.prod.yaml")).unwrap();
@@ -189,7 +163,8 @@ pub fn run_as_app_user(
     run_ok(&mut as_app_user(entrypoint, command, env, cwd), what)
 }
 
-fn as_app_user(
+/// The command [`run_as_app_user`] runs, for a test that expects it to fail.
+pub fn as_app_user(
     entrypoint: &Path,
     command: &[String],
     env: &BTreeMap<String, String>,
@@ -214,27 +189,22 @@ fn as_app_user(
 }
 
 /// The generated docker-entrypoint.sh written to `scratch`, and each
-/// service's environment as the Node image gives it: the Dockerfile's ENV,
-/// a PATH holding this machine's node, and compose's environment with its
+/// service's environment as the image gives it: `image` (the Dockerfile's
+/// ENV as this machine runs it), then compose's environment with its
 /// secrets copied under `scratch`.
-pub fn node_runtime<'a>(
+pub fn app_runtime<'a>(
     generated: &'a Run,
     stores: &'a Loopback,
     scratch: &'a Path,
+    image: BTreeMap<String, String>,
 ) -> (
     PathBuf,
     impl Fn(&Value, &str) -> BTreeMap<String, String> + 'a,
 ) {
     let entrypoint = scratch.join("docker-entrypoint.sh");
     std::fs::write(&entrypoint, generated.read("docker-entrypoint.sh")).unwrap();
-    let base_env = image_env(&generated.read("Dockerfile"), Path::new("/opt/venv"));
-    let node = require_tool("node");
     let env_of = move |service: &Value, name: &str| {
-        let mut env = base_env.clone();
-        env.insert(
-            "PATH".into(),
-            format!("{}:/usr/bin:/bin", node.parent().unwrap().display()),
-        );
+        let mut env = image.clone();
         env.extend(service_env(
             generated,
             service,
@@ -246,33 +216,25 @@ pub fn node_runtime<'a>(
     (entrypoint, env_of)
 }
 
-/// The `RUN` instructions of one Dockerfile stage, continuation lines joined.
-pub fn stage_runs(dockerfile: &str, stage: &str) -> Vec<String> {
-    let mut runs = Vec::new();
-    let mut current = String::new();
-    let mut name = String::new();
-    let mut in_run = false;
-    for line in dockerfile.lines() {
-        if let Some(rest) = line.strip_prefix("FROM ") {
-            name = rest.rsplit(" AS ").next().unwrap().trim().to_string();
-        }
-        if name != stage {
-            continue;
-        }
-        if line.starts_with("RUN ") {
-            in_run = true;
-            current.clear();
-        }
-        if in_run {
-            current.push_str(line.trim_end_matches('\\').trim());
-            current.push(' ');
-            if !line.ends_with('\\') {
-                runs.push(current.trim().to_string());
-                in_run = false;
-            }
-        }
-    }
-    runs
+/// [`app_runtime`] for the Node image: the Dockerfile's ENV with a PATH
+/// holding this machine's node.
+pub fn node_runtime<'a>(
+    generated: &'a Run,
+    stores: &'a Loopback,
+    scratch: &'a Path,
+) -> (
+    PathBuf,
+    impl Fn(&Value, &str) -> BTreeMap<String, String> + 'a,
+) {
+    let mut image = image_env(&generated.read("Dockerfile"), Path::new("/opt/venv"));
+    image.insert("PATH".into(), node_path());
+    app_runtime(generated, stores, scratch, image)
+}
+
+/// The Node image's PATH on this machine: its node, then the system's.
+pub fn node_path() -> String {
+    let node = require_tool("node");
+    format!("{}:/usr/bin:/bin", node.parent().unwrap().display())
 }
 
 /// The Dockerfile's ENV (the runtime stage inherits the base stage's),
@@ -455,6 +417,16 @@ pub struct AppDatabase {
 impl AppDatabase {
     pub fn start(generated: &Run) -> AppDatabase {
         let server = super::postgres::Postgres::start();
+        let (name, owner) = Self::create_on(&server, generated);
+        AppDatabase {
+            server,
+            name,
+            owner,
+        }
+    }
+
+    /// Creates compose's database and owner on `server`: (name, owner).
+    pub fn create_on(server: &super::postgres::Postgres, generated: &Run) -> (String, String) {
         let env = &compose_service(generated, "postgres")["environment"];
         let name = env["POSTGRES_DB"].as_str().unwrap().to_string();
         let owner = env["POSTGRES_USER"].as_str().unwrap().to_string();
@@ -469,11 +441,7 @@ impl AppDatabase {
             "postgres",
             &format!("CREATE DATABASE \"{name}\" OWNER \"{owner}\""),
         );
-        AppDatabase {
-            server,
-            name,
-            owner,
-        }
+        (name, owner)
     }
 
     pub fn query(&self, sql: &str) -> String {
@@ -524,7 +492,12 @@ impl LiveEdge {
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
-        curl(&[], &self.url(path), Some(self.ports.https))
+        self.request(&[], path)
+    }
+
+    /// A request through the edge with more curl flags (`-X POST`, say).
+    pub fn request(&self, extra: &[&str], path: &str) -> (u16, String) {
+        curl(extra, &self.url(path), Some(self.ports.https))
     }
 }
 
@@ -538,40 +511,224 @@ pub fn wait_ready(url: &str, logs: impl Fn() -> String) {
     }
 }
 
-/// A Node preset's app and worker, started as compose.prod.yaml runs them:
-/// each with its compose environment (from `env_of`) and its own Redis ACL
-/// user, through the entrypoint, as [`APP_USER`] over the locked-down
-/// `root`; the app on a free loopback port with the Dockerfile's CMD.
-pub struct NodeServices {
+/// The Dockerfile's (last, so the runtime stage's) CMD.
+pub fn image_cmd(dockerfile: &str) -> Vec<String> {
+    let line = dockerfile
+        .lines()
+        .rfind(|l| l.starts_with("CMD ["))
+        .expect("the Dockerfile has a CMD");
+    serde_json::from_str(&line["CMD".len()..]).unwrap()
+}
+
+/// A Node image's command (the Dockerfile's CMD), told to listen on
+/// 127.0.0.1:`port` by PORT and HOST in its `env`.
+fn node_command(dockerfile: &str, port: u16, env: &mut BTreeMap<String, String>) -> Vec<String> {
+    env.insert("PORT".into(), port.to_string());
+    env.insert("HOST".into(), "127.0.0.1".into());
+    image_cmd(dockerfile)
+}
+
+/// A Node app as its image runs it: the Dockerfile's CMD through the
+/// entrypoint as [`APP_USER`] in `root`, with `env` and a free loopback port;
+/// output to `log`. Returns the process and the port.
+pub fn start_node_app(
+    dockerfile: &str,
+    entrypoint: &Path,
+    mut env: BTreeMap<String, String>,
+    root: &Path,
+    log: &Path,
+) -> (Server, u16) {
+    let port = free_port();
+    let command = node_command(dockerfile, port, &mut env);
+    let app = start_as_app_user(entrypoint, &command, &env, root, log);
+    (app, port)
+}
+
+/// A one-off compose service (`docker compose run --rm NAME`): its command
+/// through the entrypoint as [`APP_USER`] on `root` locked down for it, to
+/// completion. Returns what it printed.
+pub fn run_service_once(
+    generated: &Run,
+    name: &str,
+    root: &Path,
+    entrypoint: &Path,
+    env_of: &dyn Fn(&Value, &str) -> BTreeMap<String, String>,
+) -> String {
+    let service = compose_service(generated, name);
+    lock_down(root, &service);
+    let command = words(&service["command"]);
+    run_as_app_user(
+        entrypoint,
+        &command,
+        &env_of(&service, name),
+        root,
+        &format!("{name} ({})", command.join(" ")),
+    )
+}
+
+/// How the runtime stage's `COPY --from=build /app /app` is laid out here.
+pub enum CopyBy {
+    /// Plain copies: the test may change the tree (an `npm prune`).
+    Copies,
+    /// `cp -al`: symlinks kept and files hard-linked, for a large build
+    /// nothing below writes to (the app's user cannot).
+    HardLinks,
+}
+
+/// The runtime stage's `COPY --from=build /app /app` of `built` into a
+/// fresh scratch dir the app's user can enter: (scratch, scratch/app).
+pub fn runtime_copy(dockerfile: &str, built: &Path, by: CopyBy) -> (tempfile::TempDir, PathBuf) {
+    assert!(
+        dockerfile.contains("COPY --from=build /app /app"),
+        "{dockerfile}"
+    );
+    let scratch = tempfile::tempdir().unwrap();
+    chmod(scratch.path(), "a+rX");
+    let root = scratch.path().join("app");
+    match by {
+        CopyBy::Copies => {
+            std::fs::create_dir_all(&root).unwrap();
+            super::copy_dir(built, &root);
+        }
+        CopyBy::HardLinks => {
+            run_ok(
+                Command::new("cp").arg("-al").arg(built).arg(&root),
+                "copy the built app",
+            );
+        }
+    }
+    (scratch, root)
+}
+
+/// `node e2e/client.cjs DOMAIN HTTPS_PORT ARG` in the app's build `dir`:
+/// its one JSON line.
+pub fn run_edge_client(dir: &Path, edge: &LiveEdge, arg: &str) -> serde_json::Value {
+    super::run_json(
+        Command::new(require_tool("node"))
+            .arg("e2e/client.cjs")
+            .arg(super::DOMAIN)
+            .arg(edge.ports.https.to_string())
+            .arg(arg)
+            .current_dir(dir),
+    )
+}
+
+/// `node e2e/browser.cjs DOMAIN HTTPS_PORT PROFILE_DIR` in `dir`: Debian's
+/// `chromium` (through tests/apps/_shared/browser-launch.cjs) at the edge
+/// with a fresh profile; its one JSON line.
+pub fn run_browser_script(dir: &Path, edge: &LiveEdge, chromium: &Path) -> serde_json::Value {
+    let profile_dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let result = super::run_json(
+        Command::new(require_tool("node"))
+            .arg("e2e/browser.cjs")
+            .arg(super::DOMAIN)
+            .arg(edge.ports.https.to_string())
+            .arg(profile_dir.path())
+            .env("CHROMIUM", chromium)
+            .current_dir(dir),
+    );
+    eprintln!("browser: {:.0?}", started.elapsed());
+    result
+}
+
+/// Twilio through the edge (a voice app's e2e/client.cjs on
+/// tests/apps/_shared/twilio-call.cjs): the SDK-signed webhook answered,
+/// a tampered and an unsigned one refused, the media stream over the
+/// WebSocket the TwiML names (`stream_path`) acknowledged mark by mark.
+/// Returns the client's result for the test's own checks.
+pub fn assert_twilio_call_through_edge(
+    dir: &Path,
+    edge: &LiveEdge,
+    auth_token: &str,
+    stream_path: &str,
+    logs: impl Fn() -> String,
+) -> serde_json::Value {
+    let result = run_edge_client(dir, edge, auth_token);
+    assert_eq!(result["signed"], 200, "{result}\n{}", logs());
+    assert_eq!(result["tampered"], 403, "{result}");
+    assert_eq!(result["unsigned"], 403, "{result}");
+    assert_eq!(
+        result["streamUrl"],
+        format!("wss://{}{stream_path}", super::DOMAIN),
+        "{result}"
+    );
+    assert_eq!(
+        result["marks"],
+        serde_json::json!(["ack-1", "ack-2", "ack-3"]),
+        "{result}"
+    );
+    result
+}
+
+/// The app's metrics never come through the edge in any of `spellings`
+/// (answered `status` when given).
+pub fn assert_edge_hides_metrics(edge: &LiveEdge, spellings: &[&str], status: Option<u16>) {
+    for spelling in spellings {
+        let (got, body) = edge.get(spelling);
+        if let Some(want) = status {
+            assert_eq!(got, want, "{spelling} reached the app: {body}");
+        }
+        assert!(
+            !body.contains("http_requests_total"),
+            "{spelling} reached the app's metrics: {got} {body}"
+        );
+    }
+}
+
+/// A preset's app and worker, started as compose.prod.yaml runs them: each
+/// with its compose environment (from `env_of`) and its own Redis ACL user,
+/// through the entrypoint, as [`APP_USER`] over the locked-down `root`; the
+/// app on a free loopback port.
+pub struct AppServices {
     pub app_port: u16,
+    /// The app's writable (tmpfs) directories under `root`.
+    pub writable: Vec<PathBuf>,
     app_log: PathBuf,
     worker_log: PathBuf,
     _app: Server,
     _worker: Server,
 }
 
-impl NodeServices {
+impl AppServices {
+    /// A Node preset's: the Dockerfile's CMD, told its port by PORT and HOST.
+    pub fn start_node(
+        generated: &Run,
+        root: &Path,
+        entrypoint: &Path,
+        logs_dir: &Path,
+        env_of: &dyn Fn(&Value, &str) -> BTreeMap<String, String>,
+    ) -> AppServices {
+        let dockerfile = generated.read("Dockerfile");
+        Self::start(
+            generated,
+            root,
+            entrypoint,
+            logs_dir,
+            env_of,
+            |port, env| {
+                assert_eq!(env["NODE_ENV"], "production");
+                node_command(&dockerfile, port, env)
+            },
+        )
+    }
+
+    /// `app_command` gives the app's command for its port (and may set its
+    /// environment).
     pub fn start(
         generated: &Run,
         root: &Path,
         entrypoint: &Path,
         logs_dir: &Path,
         env_of: &dyn Fn(&Value, &str) -> BTreeMap<String, String>,
-    ) -> NodeServices {
-        let dockerfile = generated.read("Dockerfile");
+        app_command: impl FnOnce(u16, &mut BTreeMap<String, String>) -> Vec<String>,
+    ) -> AppServices {
         let app_service = compose_service(generated, "app");
-        lock_down(root, &app_service);
+        let writable = lock_down(root, &app_service);
         let app_port = free_port();
         let mut app_env = env_of(&app_service, "app");
-        assert_eq!(app_env["NODE_ENV"], "production");
         assert_eq!(app_env["REDIS_USERNAME"], "app");
-        app_env.insert("PORT".into(), app_port.to_string());
-        app_env.insert("HOST".into(), "127.0.0.1".into());
-        let cmd_line = dockerfile
-            .lines()
-            .rfind(|l| l.starts_with("CMD ["))
-            .unwrap();
-        let command: Vec<String> = serde_json::from_str(&cmd_line["CMD".len()..]).unwrap();
+        let command = app_command(app_port, &mut app_env);
         let app_log = logs_dir.join("app.log");
         let app = start_as_app_user(entrypoint, &command, &app_env, root, &app_log);
         let worker_service = compose_service(generated, "worker");
@@ -585,8 +742,9 @@ impl NodeServices {
             root,
             &worker_log,
         );
-        let services = NodeServices {
+        let services = AppServices {
             app_port,
+            writable,
             app_log,
             worker_log,
             _app: app,
@@ -627,11 +785,11 @@ pub fn assert_metrics_private_and_scraped(
         status == 200 && body.contains(&format!("route=\"{route}\"")),
         "{status} {body}"
     );
-    for spelling in ["/metrics", "/metrics/", "/METRICS", "//metrics"] {
-        let (status, body) = edge.get(spelling);
-        assert_eq!(status, 404, "{spelling}: {body}");
-        assert!(!body.contains("http_requests_total"), "{spelling}: {body}");
-    }
+    assert_edge_hides_metrics(
+        edge,
+        &["/metrics", "/metrics/", "/METRICS", "//metrics"],
+        Some(404),
+    );
     let prom = LivePrometheus::start(generated, app_port);
     wait_until(
         "Prometheus scrapes the app",

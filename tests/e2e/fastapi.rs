@@ -24,14 +24,16 @@
 
 use crate::common;
 
-use common::app_build::{browser_launch, build_when_changed, stage_node_app};
+use common::app_build::{
+    build_when_changed, kept_dir, reference_app, shared_script, stage_node_app, stage_runs,
+};
 use common::e2e::{
-    chmod, compose_service, curl, image_env, lock_down, python, run_as_app_user, run_ok,
-    service_env, stage_runs, start_as_app_user, tools_dir, wait_ready, wait_until, words,
-    AppDatabase, LiveEdge, LivePrometheus, Loopback,
+    app_runtime, assert_edge_hides_metrics, chmod, curl, image_cmd, image_env, python,
+    run_browser_script, run_ok, run_service_once, tools_dir, wait_until, AppDatabase, AppServices,
+    LiveEdge, LivePrometheus, Loopback,
 };
 use common::redis_acl::LiveRedis;
-use common::{init_preset, require_tool, run_json, Run, DOMAIN};
+use common::{init_preset, require_tool, Run};
 use serde_norway::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,13 +42,13 @@ use std::time::{Duration, Instant};
 const PRESET: &str = "fastapi-three-tier";
 
 fn app_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/fastapi-three-tier")
+    reference_app(PRESET)
 }
 
 /// Kept between runs: the venv and node_modules are rebuilt only when a
 /// lock file changes.
 fn work_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-fastapi")
+    kept_dir("e2e-fastapi")
 }
 
 /// The words of the generated build stage's uv command (after
@@ -142,7 +144,7 @@ fn build_frontend(generated: &Run) -> PathBuf {
             "vite.config.mjs",
             "index.html",
         ],
-        &[browser_launch()],
+        &[shared_script("e2e/browser-launch.cjs")],
         |_| {},
     );
     build_when_changed(
@@ -159,11 +161,7 @@ fn build_frontend(generated: &Run) -> PathBuf {
 
 /// The runtime stage's CMD, listening on 127.0.0.1:`port`.
 fn app_command(dockerfile: &str, port: u16) -> Vec<String> {
-    let line = dockerfile
-        .lines()
-        .rfind(|l| l.starts_with("CMD ["))
-        .unwrap();
-    let mut cmd: Vec<String> = serde_json::from_str(&line["CMD".len()..]).unwrap();
+    let mut cmd = image_cmd(dockerfile);
     let host = cmd.iter().position(|w| w == "--host").unwrap();
     cmd[host + 1] = "127.0.0.1".into();
     let p = cmd.iter().position(|w| w == "--port").unwrap();
@@ -212,30 +210,15 @@ fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_st
     chmod(scratch.path(), "a+rX");
     let root = scratch.path().join("app");
     app_tree(&generated, &root);
-    let entrypoint = scratch.path().join("docker-entrypoint.sh");
-    std::fs::write(&entrypoint, generated.read("docker-entrypoint.sh")).unwrap();
-    let base_env = image_env(&dockerfile, &venv);
-    let env_of = |service: &Value, name: &str| {
-        let mut env = base_env.clone();
-        env.extend(service_env(
-            &generated,
-            service,
-            &stores,
-            &scratch.path().join(format!("secrets-{name}")),
-        ));
-        env
-    };
+    let (entrypoint, env_of) = app_runtime(
+        &generated,
+        &stores,
+        scratch.path(),
+        image_env(&dockerfile, &venv),
+    );
 
     // Migrations, as `docker compose run --rm migrate` runs them.
-    let migrate = compose_service(&generated, "migrate");
-    lock_down(&root, &migrate);
-    run_as_app_user(
-        &entrypoint,
-        &words(&migrate["command"]),
-        &env_of(&migrate, "migrate"),
-        &root,
-        "migrate (alembic upgrade head)",
-    );
+    run_service_once(&generated, "migrate", &root, &entrypoint, &env_of);
     assert_eq!(pg.query("SELECT version_num FROM alembic_version"), "0001");
     assert_eq!(
         pg.query("SELECT tableowner FROM pg_tables WHERE tablename = 'calls'"),
@@ -244,43 +227,21 @@ fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_st
     );
 
     // The app and the worker.
-    let app_service = compose_service(&generated, "app");
-    let writable = lock_down(&root, &app_service);
+    let services = AppServices::start(
+        &generated,
+        &root,
+        &entrypoint,
+        scratch.path(),
+        &env_of,
+        |port, _| app_command(&dockerfile, port),
+    );
     assert!(
-        writable.is_empty(),
-        "the app needs no writable directory under /app: {writable:?}"
+        services.writable.is_empty(),
+        "the app needs no writable directory under /app: {:?}",
+        services.writable
     );
-    let app_port = common::free_port();
-    let app_env = env_of(&app_service, "app");
-    assert_eq!(app_env["REDIS_USERNAME"], "app");
-    let app_log = scratch.path().join("app.log");
-    let _app = start_as_app_user(
-        &entrypoint,
-        &app_command(&dockerfile, app_port),
-        &app_env,
-        &root,
-        &app_log,
-    );
-    let worker_service = compose_service(&generated, "worker");
-    let worker_env = env_of(&worker_service, "worker");
-    assert_eq!(worker_env["REDIS_USERNAME"], "worker");
-    let worker_log = scratch.path().join("worker.log");
-    let _worker = start_as_app_user(
-        &entrypoint,
-        &words(&worker_service["command"]),
-        &worker_env,
-        &root,
-        &worker_log,
-    );
-    let direct = |path: &str| format!("http://127.0.0.1:{app_port}{path}");
-    let logs = || {
-        format!(
-            "app:\n{}\nworker:\n{}",
-            std::fs::read_to_string(&app_log).unwrap_or_default(),
-            std::fs::read_to_string(&worker_log).unwrap_or_default()
-        )
-    };
-    wait_ready(&direct("/health/ready"), logs);
+    let app_port = services.app_port;
+    let logs = || services.logs();
 
     // The edge, with no front end yet: a clear 503, never a 403 or a 500
     // (an internal redirect loop), on `/` and on a client-side route.
@@ -302,18 +263,7 @@ fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_st
     // The browser: the React build under the edge's CSP creates a call; the
     // API stores it in Postgres and queues it; the worker (through the
     // generated ACL) writes the transcript the page polls for.
-    let profile_dir = tempfile::tempdir().unwrap();
-    let browser_started = Instant::now();
-    let result = run_json(
-        Command::new(require_tool("node"))
-            .arg("e2e/browser.cjs")
-            .arg(DOMAIN)
-            .arg(edge.ports.https.to_string())
-            .arg(profile_dir.path())
-            .env("CHROMIUM", &chromium)
-            .current_dir(&frontend),
-    );
-    eprintln!("browser: {:.0?}", browser_started.elapsed());
+    let result = run_browser_script(&frontend, &edge, &chromium);
     assert_eq!(result["status"], 200, "{result}");
     assert!(
         result["csp"]
@@ -342,24 +292,22 @@ fn fastapi_app_with_react_build_celery_and_postgres_runs_behind_the_generated_st
     assert!(clients.contains("user=worker"), "{clients}");
 
     // Metrics: the app serves them, the edge never does.
-    let (status, body) = curl(&[], &direct("/metrics"), None);
+    let (status, body) = curl(&[], &services.direct("/metrics"), None);
     assert!(
         status == 200 && body.contains("http_requests_total{route=\"/api/calls\""),
         "{status} {body}"
     );
-    for spelling in [
-        "/metrics",
-        "/metrics/",
-        "/METRICS",
-        "//metrics",
-        "/api/../metrics",
-    ] {
-        let (status, body) = through_edge(spelling);
-        assert!(
-            !body.contains("http_requests_total"),
-            "{spelling} reached the app's metrics: {status}"
-        );
-    }
+    assert_edge_hides_metrics(
+        &edge,
+        &[
+            "/metrics",
+            "/metrics/",
+            "/METRICS",
+            "//metrics",
+            "/api/../metrics",
+        ],
+        None,
+    );
 
     // Prometheus scrapes the app with the generated config; the alert
     // rules evaluate over its real series.

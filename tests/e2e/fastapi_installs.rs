@@ -1,20 +1,21 @@
 //! The generated FastAPI Dockerfile's dependency installs, each branch run
 //! natively and offline: requirements.txt must carry hashes (pip
 //! --require-hashes), and a poetry.lock is exported with hashes and installed
-//! by the same pip command. (The uv.lock branch runs in tests/e2e_fastapi.rs,
+//! by the same pip command. (The uv.lock branch runs in tests/e2e/fastapi.rs,
 //! which installs the reference app with it.)
 
 use crate::common;
 
-use common::e2e::{python, run_ok, stage_runs, tools_dir};
+use common::app_build::{reference_app, stage_runs};
+use common::e2e::{python, run_ok, tools_dir};
 use common::init_preset;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 const PRESET: &str = "fastapi-three-tier";
 
 fn app_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/fastapi-three-tier")
+    reference_app(PRESET)
 }
 
 /// A one-module wheel, written by hand (offline), and its sha256.

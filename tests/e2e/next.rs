@@ -14,25 +14,21 @@
 
 use crate::common;
 
-use common::app_build::{browser_launch, build_when_changed, stage_node_app};
-use common::e2e::{chmod, curl, run_ok, start_as_app_user, wait_until, APP_USER};
-use common::{init_preset, require_tool, run_json, Run, DOMAIN};
+use common::app_build::{
+    build_when_changed, generated_files, kept_dir, reference_app, shared_script, stage_node_app,
+};
+use common::e2e::{
+    assert_edge_hides_metrics, chmod, compose_service, curl, lock_down, node_path,
+    run_browser_script, start_as_app_user, wait_ready, wait_until, LiveEdge,
+};
+use common::{init_preset, require_tool, Run};
 use serde_norway::Value;
-use shipready::verify::edge::{nginx_sandbox, NginxPorts};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn app_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/node-dashboard")
-}
-
-/// Where the app is built: kept between runs so node_modules and Next's
-/// build cache are reused.
-fn build_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-next/app")
-}
+const PRESET: &str = "node-dashboard";
 
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -40,15 +36,15 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 /// The reference app's sources plus the generated files it uses, installed
-/// (`npm ci` from the local cache when the lock file changed) and built.
+/// (`npm ci` from the local cache when the lock file changed) and built, in
+/// a folder kept between runs so node_modules and Next's build cache are
+/// reused.
 fn build_app(generated: &Run) -> PathBuf {
-    let dir = build_dir();
-    let mut extra = ["src/middleware.js", "src/metrics.cjs"]
-        .map(|f| (f, generated.read(f)))
-        .to_vec();
-    extra.push(browser_launch());
+    let dir = kept_dir("e2e-next/app");
+    let mut extra = generated_files(generated, &["src/middleware.js", "src/metrics.cjs"]);
+    extra.push(shared_script("e2e/browser-launch.cjs"));
     stage_node_app(
-        &app_source(),
+        &reference_app(PRESET),
         &dir,
         &["src", "e2e", "public", "prisma"],
         &["package.json", "package-lock.json", "next.config.mjs"],
@@ -141,25 +137,11 @@ fn start_app(generated: &Run, built: &Path, root: &Path, scratch: &Path) -> App 
         "the runtime stage has no server.js at /app: {:?}",
         stage.copies
     );
-    // Root owns the code; the app's user can read it and write nowhere...
-    chmod(root, "a+rX,go-w");
-    let compose: Value = serde_norway::from_str(&generated.read("compose.prod.yaml")).unwrap();
-    let app = &compose["services"]["app"];
+    // Root owns the code; the app's user can read it and write nowhere but
+    // in the tmpfs directories compose mounts for it.
+    let app = &compose_service(generated, "app");
     assert_eq!(app["read_only"], Value::Bool(true), "{app:?}");
-    // ...but in the tmpfs directories compose mounts for it.
-    let mut writable = Vec::new();
-    for mount in app["tmpfs"].as_sequence().unwrap() {
-        let spec = mount.as_str().unwrap();
-        if let Some(rel) = spec.split(':').next().unwrap().strip_prefix("/app/") {
-            let d = root.join(rel);
-            std::fs::create_dir_all(&d).unwrap();
-            run_ok(
-                Command::new("chown").arg(APP_USER).arg(&d),
-                "chown writable dir",
-            );
-            writable.push(rel.to_string());
-        }
-    }
+    let writable = lock_down(root, app);
     assert!(!writable.is_empty(), "no writable dirs in {app:?}");
 
     let port = common::free_port();
@@ -180,28 +162,16 @@ fn start_app(generated: &Run, built: &Path, root: &Path, scratch: &Path) -> App 
     env.insert("PORT".into(), port.to_string());
     env.insert("HOSTNAME".into(), "127.0.0.1".into());
     env.insert("NEXT_TELEMETRY_DISABLED".into(), "1".into());
-    let node = require_tool("node");
-    env.insert(
-        "PATH".into(),
-        format!("{}:/usr/bin:/bin", node.parent().unwrap().display()),
-    );
+    env.insert("PATH".into(), node_path());
     chmod(scratch, "a+rX");
 
     let entrypoint = scratch.join("docker-entrypoint.sh");
     std::fs::write(&entrypoint, generated.read("docker-entrypoint.sh")).unwrap();
     let log = scratch.join("app.log");
     let process = start_as_app_user(&entrypoint, &stage.command, &env, root, &log);
-    let health = format!("http://127.0.0.1:{port}/api/health");
-    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while curl(&[], &health, None).0 != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "the app did not answer {health}:\n{}",
-            log_text()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    wait_ready(&format!("http://127.0.0.1:{port}/api/health"), || {
+        std::fs::read_to_string(&log).unwrap_or_default()
+    });
     App {
         port,
         log,
@@ -238,7 +208,7 @@ fn files_under(dir: &Path) -> usize {
 fn next_app_hydrates_behind_the_edge_with_csp_websocket_isr_and_private_metrics() {
     let chromium = require_tool("chromium");
     let started = Instant::now();
-    let generated = init_preset("node-dashboard");
+    let generated = init_preset(PRESET);
     let built = build_app(&generated);
     eprintln!("app ready to run: {:.0?}", started.elapsed());
 
@@ -246,40 +216,10 @@ fn next_app_hydrates_behind_the_edge_with_csp_websocket_isr_and_private_metrics(
     let root = scratch.path().join("app");
     let app = start_app(&generated, &built, &root, scratch.path());
 
-    let ports = NginxPorts {
-        http: common::free_port(),
-        https: common::free_port(),
-        status: common::free_port(),
-        upstream: app.port,
-    };
-    let sandbox = nginx_sandbox(generated.path(), ports).unwrap();
-    let _nginx = common::Server(
-        Command::new(require_tool("nginx"))
-            .args(sandbox.args())
-            .args(["-g", "daemon off;"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let edge = |path: &str| format!("https://{DOMAIN}:{}{path}", ports.https);
-    wait_until("nginx", Duration::from_secs(10), || {
-        curl(&[], &edge("/api/health"), Some(ports.https)).0 == 200
-    });
+    let edge = LiveEdge::start(&generated, app.port, "/api/health");
 
     // The browser: hydration under the app's own CSP, and the WebSocket.
-    let profile_dir = tempfile::tempdir().unwrap();
-    let browser_started = Instant::now();
-    let result = run_json(
-        Command::new(require_tool("node"))
-            .arg("e2e/browser.cjs")
-            .arg(DOMAIN)
-            .arg(ports.https.to_string())
-            .arg(profile_dir.path())
-            .env("CHROMIUM", &chromium)
-            .current_dir(&built),
-    );
-    eprintln!("browser: {:.0?}", browser_started.elapsed());
+    let result = run_browser_script(&built, &edge, &chromium);
     assert_eq!(result["status"], 200, "{result}");
     let csp = result["csp"].as_str().unwrap_or_default();
     assert!(
@@ -308,14 +248,14 @@ fn next_app_hydrates_behind_the_edge_with_csp_websocket_isr_and_private_metrics(
 
     // ISR: a request after `revalidate` (2 s) regenerates the page in the
     // background and writes it to disk; the next one serves it.
-    let (status, first) = curl(&[], &edge("/isr"), Some(ports.https));
+    let (status, first) = edge.get("/isr");
     assert_eq!(status, 200, "{first}");
     let first = generated_at(&first);
     let route_cache = root.join(".next/server/route-cache");
     let mut latest = first.clone();
     wait_until("an ISR revalidation", Duration::from_secs(20), || {
         std::thread::sleep(Duration::from_millis(800));
-        let (status, body) = curl(&[], &edge("/isr"), Some(ports.https));
+        let (status, body) = edge.get("/isr");
         assert_eq!(status, 200, "{body}");
         latest = generated_at(&body);
         latest != first && files_under(&route_cache) > 0
@@ -333,33 +273,26 @@ fn next_app_hydrates_behind_the_edge_with_csp_websocket_isr_and_private_metrics(
         status == 200 && body.contains("http_requests_total"),
         "control: the app answers /METRICS itself: {status} {body}"
     );
-    for spelling in [
-        "/metrics",
-        "/metrics/",
-        "/METRICS",
-        "/Metrics?x=1",
-        "//metrics",
-    ] {
-        let (status, body) = curl(&[], &edge(spelling), Some(ports.https));
-        assert_eq!(status, 404, "{spelling} reached the app: {body}");
-        assert!(!body.contains("http_requests_total"), "{spelling}: {body}");
-    }
+    assert_edge_hides_metrics(
+        &edge,
+        &[
+            "/metrics",
+            "/metrics/",
+            "/METRICS",
+            "/Metrics?x=1",
+            "//metrics",
+        ],
+        Some(404),
+    );
 
     // Auth.js polls the session: never 429 at a client's pace; sign-in
     // stays on the tight limit.
     for i in 0..30 {
-        let (status, _) = curl(&[], &edge("/api/auth/session"), Some(ports.https));
+        let (status, _) = edge.get("/api/auth/session");
         assert_eq!(status, 200, "session read {i}");
     }
     let signins: Vec<u16> = (0..12)
-        .map(|_| {
-            curl(
-                &["-X", "POST"],
-                &edge("/api/auth/signin"),
-                Some(ports.https),
-            )
-            .0
-        })
+        .map(|_| edge.request(&["-X", "POST"], "/api/auth/signin").0)
         .collect();
     assert_eq!(signins[0], 200, "{signins:?}");
     assert!(signins.contains(&429), "{signins:?}");
@@ -367,7 +300,7 @@ fn next_app_hydrates_behind_the_edge_with_csp_websocket_isr_and_private_metrics(
 
 #[test]
 fn dev_compose_runs_the_production_image_read_only() {
-    let generated = init_preset("node-dashboard");
+    let generated = init_preset(PRESET);
     let dev: Value = serde_norway::from_str(&generated.read("compose.yaml")).unwrap();
     let prod: Value = serde_norway::from_str(&generated.read("compose.prod.yaml")).unwrap();
     let (dev_app, prod_app) = (&dev["services"]["app"], &prod["services"]["app"]);

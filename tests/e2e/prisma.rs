@@ -25,36 +25,30 @@
 
 use crate::common;
 
-use common::app_build::{assert_stage_runs, stage_node_app_with};
+use common::app_build::{
+    assert_stage_runs, generated_files, kept_dir, reference_app, shared_script,
+    stage_node_app_with, stage_runs,
+};
 use common::e2e::{
-    assert_metrics_private_and_scraped, chmod, compose_service, curl, image_env, lock_down,
-    run_as_app_user, run_ok, service_env, stage_runs, start_as_app_user, wait_ready, words,
-    LiveEdge, Loopback, APP_USER,
+    as_app_user, assert_metrics_private_and_scraped, assert_twilio_call_through_edge,
+    compose_service, curl, image_env, lock_down, node_path, node_runtime, run_as_app_user, run_ok,
+    runtime_copy, start_node_app, wait_ready, words, AppDatabase, CopyBy, LiveEdge, Loopback,
 };
 use common::postgres_tls::TlsPostgres;
 use common::redis_acl::{init_secrets, LiveRedis};
-use common::{free_port, init_preset, require_tool, run_json, Run};
+use common::{init_preset, Run};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 const PRESET: &str = "prisma-voice";
 const AUTH_TOKEN: &str = "e2e-twilio-auth-token-0123456789";
 
-fn app_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/prisma-voice")
-}
-
-/// Kept between runs: node_modules is reinstalled only when the lock file
-/// changes.
-fn build_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-prisma/app")
-}
-
 /// The app built as the Dockerfile's build stage builds it: `npm ci` (its
 /// RUN, with the build-secret mount, is the one step run by hand here), then
-/// every other RUN of the stage as written.
+/// every other RUN of the stage as written. In a folder kept between runs:
+/// node_modules is reinstalled only when the lock file changes.
 fn build_app(generated: &Run, env: &BTreeMap<String, String>) -> PathBuf {
     let runs = stage_runs(&generated.read("Dockerfile"), "build");
     let (install, rest) = runs.split_first().expect("a build stage");
@@ -71,15 +65,18 @@ fn build_app(generated: &Run, env: &BTreeMap<String, String>) -> PathBuf {
             "npm prune --omit=dev",
         ],
     );
-    let dir = build_dir();
-    let generated_files =
-        ["src/metrics.cjs", "src/webhooks/twilio-signature.cjs"].map(|f| (f, generated.read(f)));
+    let dir = kept_dir("e2e-prisma/app");
+    let mut extra = generated_files(
+        generated,
+        &["src/metrics.cjs", "src/webhooks/twilio-signature.cjs"],
+    );
+    extra.push(shared_script("e2e/twilio-call.cjs"));
     stage_node_app_with(
-        &app_source(),
+        &reference_app(PRESET),
         &dir,
         &["src", "e2e", "scripts", "prisma", "generated"],
         &["package.json", "package-lock.json", "prisma.config.js"],
-        &generated_files,
+        &extra,
         // The install scripts would fetch native engines; the build's own
         // steps below (generate, build, prune) run as the stage has them.
         &["--include=dev", "--ignore-scripts"],
@@ -119,36 +116,13 @@ fn build_app(generated: &Run, env: &BTreeMap<String, String>) -> PathBuf {
     dir
 }
 
-/// The database and owner compose's postgres service creates, on `pg`.
-fn create_app_database(generated: &Run, pg: &TlsPostgres) -> (String, String) {
-    let env = &compose_service(generated, "postgres")["environment"];
-    let name = env["POSTGRES_DB"].as_str().unwrap().to_string();
-    let owner = env["POSTGRES_USER"].as_str().unwrap().to_string();
-    let password = std::fs::read_to_string(generated.path().join("secrets/postgres_password"))
-        .unwrap()
-        .replace('\'', "''");
-    pg.pg.psql(
-        "postgres",
-        &format!("CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}'"),
-    );
-    pg.pg.psql(
-        "postgres",
-        &format!("CREATE DATABASE \"{name}\" OWNER \"{owner}\""),
-    );
-    (name, owner)
-}
-
 #[test]
 fn prisma_voice_app_migrates_and_serves_over_verified_tls_behind_the_generated_stack() {
     let started = Instant::now();
     let generated = init_preset(PRESET);
     let dockerfile = generated.read("Dockerfile");
-    let node = require_tool("node");
     let mut base_env = image_env(&dockerfile, Path::new("/opt/venv"));
-    base_env.insert(
-        "PATH".into(),
-        format!("{}:/usr/bin:/bin", node.parent().unwrap().display()),
-    );
+    base_env.insert("PATH".into(), node_path());
     // npm's cache for the build steps (`npx` reads it); the image has root's.
     base_env.insert(
         "HOME".into(),
@@ -162,41 +136,22 @@ fn prisma_voice_app_migrates_and_serves_over_verified_tls_behind_the_generated_s
     std::fs::write(&token_file, AUTH_TOKEN).unwrap();
     let redis = LiveRedis::start(&generated);
     let pg = TlsPostgres::start();
-    let (database, owner) = create_app_database(&generated, &pg);
+    let (database, owner) = AppDatabase::create_on(&pg.pg, &generated);
     let stores = Loopback {
         postgres_port: Some(pg.pg.port),
         redis_port: Some(redis.port()),
     };
 
     // The runtime stage copies /app whole and runs it as a user who owns
-    // none of it.
-    assert!(
-        dockerfile.contains("COPY --from=build /app /app"),
-        "{dockerfile}"
-    );
-    let scratch = tempfile::tempdir().unwrap();
-    chmod(scratch.path(), "a+rX");
-    let root = scratch.path().join("app");
-    // Symlinks kept, as COPY keeps them: node_modules/.bin/prisma is one,
-    // and the CLI finds its WebAssembly engines beside its real path. Hard
-    // links, not copies, of the 200 MB build: nothing below writes to the
-    // tree (the app's user cannot), so sharing the files changes nothing.
-    run_ok(
-        Command::new("cp").arg("-al").arg(&built).arg(&root),
-        "copy the built app",
-    );
-    let entrypoint = scratch.path().join("docker-entrypoint.sh");
-    std::fs::write(&entrypoint, generated.read("docker-entrypoint.sh")).unwrap();
-    let mut image = image_env(&dockerfile, Path::new("/opt/venv"));
-    image.insert("PATH".into(), base_env["PATH"].clone());
+    // none of it. Symlinks kept, as COPY keeps them: node_modules/.bin/prisma
+    // is one, and the CLI finds its WebAssembly engines beside its real
+    // path. Hard links, not copies, of the 200 MB build: nothing below
+    // writes to the tree (the app's user cannot), so sharing the files
+    // changes nothing.
+    let (scratch, root) = runtime_copy(&dockerfile, &built, CopyBy::HardLinks);
+    let (entrypoint, node_env_of) = node_runtime(&generated, &stores, scratch.path());
     let env_of = |service: &serde_norway::Value, name: &str, ca: &Path| {
-        let mut env = image.clone();
-        env.extend(service_env(
-            &generated,
-            service,
-            &stores,
-            &scratch.path().join(format!("secrets-{name}")),
-        ));
+        let mut env = node_env_of(service, name);
         // What ECS gives the task: verify the server against the CA.
         env.insert("PGSSLMODE".into(), "verify-full".into());
         env.insert("PGSSLROOTCERT".into(), ca.display().to_string());
@@ -209,27 +164,14 @@ fn prisma_voice_app_migrates_and_serves_over_verified_tls_behind_the_generated_s
     let command = words(&migrate["command"]);
     assert_eq!(command, ["npx", "prisma", "migrate", "deploy"]);
     lock_down(&root, &migrate);
-    let refused = Command::new(require_tool("setpriv"))
-        .args([
-            &format!("--reuid={APP_USER}"),
-            "--regid=nogroup",
-            "--clear-groups",
-            "--",
-        ])
-        .arg("env")
-        .arg("-i")
-        .args(
-            env_of(&migrate, "migrate-other-ca", &pg.other_ca)
-                .iter()
-                .map(|(k, v)| format!("{k}={v}")),
-        )
-        .arg("sh")
-        .arg(&entrypoint)
-        .args(&command)
-        .current_dir(&root)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let refused = as_app_user(
+        &entrypoint,
+        &command,
+        &env_of(&migrate, "migrate-other-ca", &pg.other_ca),
+        &root,
+    )
+    .output()
+    .unwrap();
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&refused.stdout),
@@ -271,17 +213,14 @@ fn prisma_voice_app_migrates_and_serves_over_verified_tls_behind_the_generated_s
     // The app, as compose runs it, with the Dockerfile's CMD.
     let app_service = compose_service(&generated, "app");
     lock_down(&root, &app_service);
-    let app_port = free_port();
-    let mut app_env = env_of(&app_service, "app", &pg.ca);
-    app_env.insert("PORT".into(), app_port.to_string());
-    app_env.insert("HOST".into(), "127.0.0.1".into());
-    let cmd_line = dockerfile
-        .lines()
-        .rfind(|l| l.starts_with("CMD ["))
-        .unwrap();
-    let cmd: Vec<String> = serde_json::from_str(&cmd_line["CMD".len()..]).unwrap();
     let app_log = scratch.path().join("app.log");
-    let _app = start_as_app_user(&entrypoint, &cmd, &app_env, &root, &app_log);
+    let (_app, app_port) = start_node_app(
+        &dockerfile,
+        &entrypoint,
+        env_of(&app_service, "app", &pg.ca),
+        &root,
+        &app_log,
+    );
     let logs = || std::fs::read_to_string(&app_log).unwrap_or_default();
     wait_ready(&format!("http://127.0.0.1:{app_port}/health/ready"), logs);
     eprintln!("app ready: {:.0?}", started.elapsed());
@@ -290,27 +229,7 @@ fn prisma_voice_app_migrates_and_serves_over_verified_tls_behind_the_generated_s
     // media stream over the WebSocket the TwiML names, then the stored call
     // read back (from Postgres, then from the Redis cache).
     let edge = LiveEdge::start(&generated, app_port, "/health");
-    let result = run_json(
-        Command::new(&node)
-            .arg("e2e/client.cjs")
-            .arg(common::DOMAIN)
-            .arg(edge.ports.https.to_string())
-            .arg(AUTH_TOKEN)
-            .current_dir(&built),
-    );
-    assert_eq!(result["signed"], 200, "{result}\n{}", logs());
-    assert_eq!(result["tampered"], 403, "{result}");
-    assert_eq!(result["unsigned"], 403, "{result}");
-    assert_eq!(
-        result["streamUrl"],
-        format!("wss://{}/voice/stream", common::DOMAIN),
-        "{result}"
-    );
-    assert_eq!(
-        result["marks"],
-        serde_json::json!(["ack-1", "ack-2", "ack-3"]),
-        "{result}"
-    );
+    let result = assert_twilio_call_through_edge(&built, &edge, AUTH_TOKEN, "/voice/stream", logs);
     let call = serde_json::json!({"caller": "+14155550100", "mediaFrames": 3});
     assert_eq!(
         result["reads"],

@@ -20,49 +20,37 @@
 
 use crate::common;
 
-use common::app_build::{assert_stage_runs, stage_node_app};
+use common::app_build::{
+    assert_stage_runs, generated_files, kept_dir, reference_app, stage_node_app, NODE_BUILD_STEPS,
+};
 use common::e2e::{
-    assert_metrics_private_and_scraped, chmod, node_runtime, run_ok, LiveEdge, Loopback,
-    NodeServices,
+    assert_metrics_private_and_scraped, node_runtime, run_edge_client, run_ok, runtime_copy,
+    AppServices, CopyBy, LiveEdge, Loopback,
 };
 use common::redis_acl::{init_secrets, LiveRedis};
-use common::{init_preset, require_tool, run_json, Run};
-use std::path::{Path, PathBuf};
+use common::{init_preset, require_tool, Run};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
 const PRESET: &str = "ringcentral-hold-hunter";
 
-fn app_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/ringcentral-hold-hunter")
-}
-
-/// Kept between runs: node_modules is reinstalled only when the lock file
+/// The app built as the Dockerfile's build stage builds it, in a folder kept
+/// between runs: node_modules is reinstalled only when the lock file
 /// changes. Dev dependencies stay here (the test's Socket.io client); the
 /// runtime copy is pruned as the build stage prunes it.
-fn build_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-ringcentral/app")
-}
-
 fn build_app(generated: &Run) -> PathBuf {
-    assert_stage_runs(
-        &generated.read("Dockerfile"),
-        "build",
-        &[
-            "npm ci",
-            "npm run build --if-present",
-            "npm prune --omit=dev",
-        ],
-    );
-    let dir = build_dir();
-    let generated_files =
-        ["src/metrics.cjs", "src/webhooks/ringcentral-webhook.cjs"].map(|f| (f, generated.read(f)));
+    assert_stage_runs(&generated.read("Dockerfile"), "build", &NODE_BUILD_STEPS);
+    let dir = kept_dir("e2e-ringcentral/app");
     stage_node_app(
-        &app_source(),
+        &reference_app(PRESET),
         &dir,
         &["src", "e2e"],
         &["package.json", "package-lock.json"],
-        &generated_files,
+        &generated_files(
+            generated,
+            &["src/metrics.cjs", "src/webhooks/ringcentral-webhook.cjs"],
+        ),
         |_| {},
     );
     // No build script: `npm run build --if-present` is a no-op, as in the image.
@@ -107,15 +95,7 @@ fn hold_hunter_takes_ringcentral_webhooks_into_bull_and_socket_io_behind_the_gen
 
     // The runtime stage: `COPY --from=build /app /app` (dev dependencies
     // pruned), run as a user who owns none of it.
-    assert!(
-        dockerfile.contains("COPY --from=build /app /app"),
-        "{dockerfile}"
-    );
-    let scratch = tempfile::tempdir().unwrap();
-    chmod(scratch.path(), "a+rX");
-    let root = scratch.path().join("app");
-    std::fs::create_dir_all(&root).unwrap();
-    common::copy_dir(&built, &root);
+    let (scratch, root) = runtime_copy(&dockerfile, &built, CopyBy::Copies);
     run_ok(
         Command::new(require_tool("npm"))
             .args([
@@ -130,22 +110,14 @@ fn hold_hunter_takes_ringcentral_webhooks_into_bull_and_socket_io_behind_the_gen
     );
     assert!(!root.join("node_modules/socket.io-client").exists());
     let (entrypoint, env_of) = node_runtime(&generated, &stores, scratch.path());
-    let node = require_tool("node");
 
-    let services = NodeServices::start(&generated, &root, &entrypoint, scratch.path(), &env_of);
+    let services = AppServices::start_node(&generated, &root, &entrypoint, scratch.path(), &env_of);
     let app_port = services.app_port;
     let logs = || services.logs();
 
     // RingCentral and a Socket.io client through the edge.
     let edge = LiveEdge::start(&generated, app_port, "/health");
-    let result = run_json(
-        Command::new(&node)
-            .arg("e2e/client.cjs")
-            .arg(common::DOMAIN)
-            .arg(edge.ports.https.to_string())
-            .arg(verification_token.trim())
-            .current_dir(&built),
-    );
+    let result = run_edge_client(&built, &edge, verification_token.trim());
     assert_eq!(result["transport"], "websocket", "{result}");
     assert_eq!(
         result["handshake"],

@@ -16,50 +16,41 @@
 
 use crate::common;
 
-use common::app_build::{assert_stage_runs, build_when_changed, stage_node_app};
+use common::app_build::{
+    assert_stage_runs, build_when_changed, generated_files, kept_dir, reference_app, shared_script,
+    stage_node_app, NODE_BUILD_STEPS,
+};
 use common::e2e::{
-    assert_metrics_private_and_scraped, chmod, compose_service, lock_down, node_runtime,
-    run_as_app_user, run_ok, wait_until, words, AppDatabase, LiveEdge, Loopback, NodeServices,
+    assert_metrics_private_and_scraped, assert_twilio_call_through_edge, node_runtime, run_ok,
+    run_service_once, runtime_copy, wait_until, AppDatabase, AppServices, CopyBy, LiveEdge,
+    Loopback,
 };
 use common::redis_acl::{init_secrets, LiveRedis};
-use common::{init_preset, require_tool, run_json, Run};
-use std::path::{Path, PathBuf};
+use common::{init_preset, require_tool, Run};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PRESET: &str = "twilio-voice";
 const AUTH_TOKEN: &str = "e2e-twilio-auth-token-0123456789";
 
-fn app_source() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/apps/twilio-voice")
-}
-
-/// Kept between runs: node_modules is reinstalled only when the lock file
+/// The app built as the Dockerfile's build stage builds it, in a folder kept
+/// between runs: node_modules is reinstalled only when the lock file
 /// changes.
-fn build_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("e2e-twilio/app")
-}
-
-/// The app built as the Dockerfile's build stage builds it.
 fn build_app(generated: &Run) -> PathBuf {
-    assert_stage_runs(
-        &generated.read("Dockerfile"),
-        "build",
-        &[
-            "npm ci",
-            "npm run build --if-present",
-            "npm prune --omit=dev",
-        ],
+    assert_stage_runs(&generated.read("Dockerfile"), "build", &NODE_BUILD_STEPS);
+    let dir = kept_dir("e2e-twilio/app");
+    let mut extra = generated_files(
+        generated,
+        &["src/metrics.cjs", "src/webhooks/twilio-signature.cjs"],
     );
-    let dir = build_dir();
-    let generated_files =
-        ["src/metrics.cjs", "src/webhooks/twilio-signature.cjs"].map(|f| (f, generated.read(f)));
+    extra.push(shared_script("e2e/twilio-call.cjs"));
     stage_node_app(
-        &app_source(),
+        &reference_app(PRESET),
         &dir,
         &["src", "e2e", "scripts"],
         &["package.json", "package-lock.json"],
-        &generated_files,
+        &extra,
         |dir| {
             run_ok(
                 Command::new(require_tool("npm"))
@@ -103,60 +94,24 @@ fn express_voice_app_takes_signed_webhooks_media_stream_and_jobs_behind_the_gene
 
     // The runtime stage: `COPY --from=build /app /app`, run as a user who
     // owns none of it.
-    assert!(
-        dockerfile.contains("COPY --from=build /app /app"),
-        "{dockerfile}"
-    );
-    let scratch = tempfile::tempdir().unwrap();
-    chmod(scratch.path(), "a+rX");
-    let root = scratch.path().join("app");
-    std::fs::create_dir_all(&root).unwrap();
-    common::copy_dir(&built, &root);
+    let (scratch, root) = runtime_copy(&dockerfile, &built, CopyBy::Copies);
     let (entrypoint, env_of) = node_runtime(&generated, &stores, scratch.path());
-    let node = require_tool("node");
 
-    let migrate = compose_service(&generated, "migrate");
-    lock_down(&root, &migrate);
-    run_as_app_user(
-        &entrypoint,
-        &words(&migrate["command"]),
-        &env_of(&migrate, "migrate"),
-        &root,
-        "migrate",
-    );
+    run_service_once(&generated, "migrate", &root, &entrypoint, &env_of);
     assert_eq!(
         pg.query("SELECT tableowner FROM pg_tables WHERE tablename = 'calls'"),
         pg.owner
     );
 
-    let services = NodeServices::start(&generated, &root, &entrypoint, scratch.path(), &env_of);
+    let services = AppServices::start_node(&generated, &root, &entrypoint, scratch.path(), &env_of);
     let app_port = services.app_port;
-    let logs = || services.logs();
 
     // Twilio through the edge: the SDK-signed webhook, a tampered one, the
     // media stream over the WebSocket the TwiML names.
     let edge = LiveEdge::start(&generated, app_port, "/health");
-    let result = run_json(
-        Command::new(&node)
-            .arg("e2e/client.cjs")
-            .arg(common::DOMAIN)
-            .arg(edge.ports.https.to_string())
-            .arg(AUTH_TOKEN)
-            .current_dir(&built),
-    );
-    assert_eq!(result["signed"], 200, "{result}\n{}", logs());
-    assert_eq!(result["tampered"], 403, "{result}");
-    assert_eq!(result["unsigned"], 403, "{result}");
-    assert_eq!(
-        result["streamUrl"],
-        format!("wss://{}/twilio/media", common::DOMAIN),
-        "{result}"
-    );
-    assert_eq!(
-        result["marks"],
-        serde_json::json!(["ack-1", "ack-2", "ack-3"]),
-        "{result}"
-    );
+    assert_twilio_call_through_edge(&built, &edge, AUTH_TOKEN, "/twilio/media", || {
+        services.logs()
+    });
     // The BullMQ job (queued as `app`, run as `worker`) answered the call;
     // the media frames were counted against it.
     wait_until("the worker's job", Duration::from_secs(20), || {

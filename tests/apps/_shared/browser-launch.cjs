@@ -3,7 +3,8 @@
 // it beside them, so playwright-core resolves from the app's node_modules):
 // Debian's Chromium, headless via playwright-core (no browser download),
 // sending DOMAIN to the generated nginx on 127.0.0.1:HTTPS_PORT, with every
-// CSP violation and console error of the page collected.
+// CSP violation and console error of the page collected; `drive` runs a
+// script's visit on it.
 const { chromium } = require('playwright-core');
 
 async function launch(domain, httpsPort, userDataDir) {
@@ -43,4 +44,25 @@ async function launch(domain, httpsPort, userDataDir) {
   return { context, page, violations, consoleErrors };
 }
 
-module.exports = { launch };
+// A browser script's whole run: DOMAIN HTTPS_PORT USER_DATA_DIR from its
+// arguments, the page loaded at https://DOMAIN/ (its status and CSP header
+// recorded in `out`), then `visit` with the browser, which records the rest;
+// prints `out` as one JSON line, or fails the process.
+function drive(visit) {
+  const [domain, httpsPort, userDataDir] = process.argv.slice(2);
+  (async () => {
+    const browser = await launch(domain, httpsPort, userDataDir);
+    const out = {};
+    const response = await browser.page.goto(`https://${domain}/`, { waitUntil: 'load' });
+    out.status = response.status();
+    out.csp = (await response.allHeaders())['content-security-policy'] || null;
+    await visit({ ...browser, domain, out });
+    await browser.context.close();
+    console.log(JSON.stringify(out));
+  })().catch((e) => {
+    console.error(e);
+    process.exit(1);
+  });
+}
+
+module.exports = { launch, drive };

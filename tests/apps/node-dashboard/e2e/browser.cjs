@@ -1,20 +1,13 @@
 'use strict';
-// Drives Chromium (launched by browser-launch.cjs, which the test copies
-// here from tests/apps/_shared) at the generated nginx, which listens on
-// 127.0.0.1:PORT and is reached by its real name. Prints one JSON line for tests/e2e/next.rs.
+// Drives Chromium (through browser-launch.cjs, which the test copies here
+// from tests/apps/_shared) at the generated nginx, which listens on
+// 127.0.0.1:PORT and is reached by its real name. Prints one JSON line for
+// tests/e2e/next.rs.
 //
 //   node e2e/browser.cjs DOMAIN HTTPS_PORT USER_DATA_DIR
-const { launch } = require('./browser-launch.cjs');
+const { drive } = require('./browser-launch.cjs');
 
-const [domain, httpsPort, userDataDir] = process.argv.slice(2);
-
-async function main() {
-  const { context, page, violations, consoleErrors } = await launch(domain, httpsPort, userDataDir);
-
-  const out = {};
-  const response = await page.goto(`https://${domain}/`, { waitUntil: 'load' });
-  out.status = response.status();
-  out.csp = (await response.allHeaders())['content-security-policy'] || null;
+drive(async ({ page, domain, violations, consoleErrors, out }) => {
   // The socket's echo is set by an effect: it shows that React hydrated.
   await page.waitForFunction(
     () => (document.querySelector('#socket')?.textContent || '').startsWith('echo:'),
@@ -34,12 +27,4 @@ async function main() {
   await page.goto(`https://${domain}/isr`, { waitUntil: 'load' });
   await page.waitForTimeout(500);
   out.isrViolations = violations.splice(0);
-
-  await context.close();
-  console.log(JSON.stringify(out));
-}
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
 });

@@ -3,7 +3,7 @@
 // reached by its real name): a Socket.io client over the edge's WebSocket,
 // the subscription handshake (Validation-Token, no body), a hold
 // notification with the subscription's token, the same with a wrong token.
-// Prints one JSON line for tests/e2e_ringcentral.rs.
+// Prints one JSON line for tests/e2e/ringcentral.rs.
 //
 //   node e2e/client.cjs DOMAIN HTTPS_PORT VERIFICATION_TOKEN
 const https = require('node:https');

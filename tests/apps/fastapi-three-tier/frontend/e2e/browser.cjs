@@ -1,21 +1,13 @@
 'use strict';
-// Drives Chromium (launched by browser-launch.cjs, which the test copies
-// here from tests/apps/_shared) at the generated nginx on 127.0.0.1:PORT,
-// reached by its real name. Loads the React build, clicks "Start a call" and waits for the
-// worker's transcript. Prints one JSON line for tests/e2e/fastapi.rs.
+// Drives Chromium (through browser-launch.cjs, which the test copies here
+// from tests/apps/_shared) at the generated nginx on 127.0.0.1:PORT, reached
+// by its real name. Loads the React build, clicks "Start a call" and waits
+// for the worker's transcript. Prints one JSON line for tests/e2e/fastapi.rs.
 //
 //   node e2e/browser.cjs DOMAIN HTTPS_PORT USER_DATA_DIR
-const { launch } = require('./browser-launch.cjs');
+const { drive } = require('./browser-launch.cjs');
 
-const [domain, httpsPort, userDataDir] = process.argv.slice(2);
-
-async function main() {
-  const { context, page, violations, consoleErrors } = await launch(domain, httpsPort, userDataDir);
-
-  const out = {};
-  const response = await page.goto(`https://${domain}/`, { waitUntil: 'load' });
-  out.status = response.status();
-  out.csp = (await response.allHeaders())['content-security-policy'] || null;
+drive(async ({ page, domain, violations, consoleErrors, out }) => {
   await page.waitForSelector('#start', { timeout: 10000 });
   out.before = await page.textContent('#state');
   await page.click('#start');
@@ -31,11 +23,4 @@ async function main() {
   out.deepRendered = (await page.textContent('h1').catch(() => null)) || null;
   out.violations = violations;
   out.consoleErrors = consoleErrors;
-  await context.close();
-  console.log(JSON.stringify(out));
-}
-
-main().catch((e) => {
-  console.error(e);
-  process.exit(1);
 });
