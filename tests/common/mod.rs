@@ -346,5 +346,6 @@ pub mod hooks;
 pub mod installed;
 pub mod kubernetes;
 pub mod kubernetes_ops;
+pub mod live;
 pub mod redis_acl;
 pub mod terraform;

@@ -28,9 +28,11 @@ use common::app_build::{
     build_when_changed, kept_dir, reference_app, shared_script, stage_node_app, stage_runs,
 };
 use common::e2e::{
-    app_runtime, assert_edge_hides_metrics, chmod, curl, image_cmd, image_env, python,
-    run_browser_script, run_ok, run_service_once, tools_dir, wait_until, AppDatabase, AppServices,
-    LiveEdge, LivePrometheus, Loopback,
+    app_runtime, chmod, curl, image_cmd, image_env, python, run_ok, run_service_once, tools_dir,
+    wait_until, AppServices, Loopback,
+};
+use common::live::{
+    assert_edge_hides_metrics, run_browser_script, AppDatabase, LiveEdge, LivePrometheus,
 };
 use common::redis_acl::LiveRedis;
 use common::{init_preset, require_tool, Run};

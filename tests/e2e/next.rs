@@ -18,9 +18,9 @@ use common::app_build::{
     build_when_changed, generated_files, kept_dir, reference_app, shared_script, stage_node_app,
 };
 use common::e2e::{
-    assert_edge_hides_metrics, chmod, compose_service, curl, lock_down, node_path,
-    run_browser_script, start_as_app_user, wait_ready, wait_until, LiveEdge,
+    chmod, compose_service, curl, lock_down, node_path, start_as_app_user, wait_ready, wait_until,
 };
+use common::live::{assert_edge_hides_metrics, run_browser_script, LiveEdge};
 use common::{init_preset, require_tool, Run};
 use serde_norway::Value;
 use std::collections::BTreeMap;

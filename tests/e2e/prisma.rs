@@ -30,9 +30,11 @@ use common::app_build::{
     stage_node_app_with, stage_runs,
 };
 use common::e2e::{
-    as_app_user, assert_metrics_private_and_scraped, assert_twilio_call_through_edge,
-    compose_service, curl, image_env, lock_down, node_path, node_runtime, run_as_app_user, run_ok,
-    runtime_copy, start_node_app, wait_ready, words, AppDatabase, CopyBy, LiveEdge, Loopback,
+    as_app_user, compose_service, curl, image_env, lock_down, node_path, node_runtime,
+    run_as_app_user, run_ok, runtime_copy, start_node_app, wait_ready, words, CopyBy, Loopback,
+};
+use common::live::{
+    assert_metrics_private_and_scraped, assert_twilio_call_through_edge, AppDatabase, LiveEdge,
 };
 use common::postgres_tls::TlsPostgres;
 use common::redis_acl::{init_secrets, LiveRedis};

@@ -23,10 +23,8 @@ use crate::common;
 use common::app_build::{
     assert_stage_runs, generated_files, kept_dir, reference_app, stage_node_app, NODE_BUILD_STEPS,
 };
-use common::e2e::{
-    assert_metrics_private_and_scraped, node_runtime, run_edge_client, run_ok, runtime_copy,
-    AppServices, CopyBy, LiveEdge, Loopback,
-};
+use common::e2e::{node_runtime, run_ok, runtime_copy, AppServices, CopyBy, Loopback};
+use common::live::{assert_metrics_private_and_scraped, run_edge_client, LiveEdge};
 use common::redis_acl::{init_secrets, LiveRedis};
 use common::{init_preset, require_tool, Run};
 use std::path::PathBuf;

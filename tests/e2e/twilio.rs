@@ -21,9 +21,10 @@ use common::app_build::{
     stage_node_app, NODE_BUILD_STEPS,
 };
 use common::e2e::{
-    assert_metrics_private_and_scraped, assert_twilio_call_through_edge, node_runtime, run_ok,
-    run_service_once, runtime_copy, wait_until, AppDatabase, AppServices, CopyBy, LiveEdge,
-    Loopback,
+    node_runtime, run_ok, run_service_once, runtime_copy, wait_until, AppServices, CopyBy, Loopback,
+};
+use common::live::{
+    assert_metrics_private_and_scraped, assert_twilio_call_through_edge, AppDatabase, LiveEdge,
 };
 use common::redis_acl::{init_secrets, LiveRedis};
 use common::{init_preset, require_tool, Run};
