@@ -27,20 +27,14 @@ pub const CRD_SCHEMAS: Validator = Validator {
     name: "crd-schemas",
     tools: &["kubectl", CRD_VALIDATOR],
     targets: whole_tree,
-    run: |root, _| match check_custom_resources(root) {
-        Ok(_) => Outcome::Pass,
-        Err(e) => Outcome::Fail(e),
-    },
+    run: |root, _| Outcome::of(check_custom_resources(root)),
 };
 
 pub const TRIVY: Validator = Validator {
     name: "trivy-kubernetes",
     tools: &["kubectl", "trivy"],
     targets: whole_tree,
-    run: |root, _| match trivy(root) {
-        Ok(_) => Outcome::Pass,
-        Err(e) => Outcome::Fail(e),
-    },
+    run: |root, _| Outcome::of(trivy(root)),
 };
 
 /// `deploy/k8s` once, when it has overlays: one start-up for all of them.
@@ -195,18 +189,7 @@ pub fn check_against_crds(built: &[Built]) -> Result<BTreeMap<String, usize>, St
     std::fs::write(&input, serde_json::Value::Array(items).to_string())
         .map_err(|e| format!("{}: {e}", input.display()))?;
     let mut cmd = command(CRD_VALIDATOR);
-    cmd.arg(&input);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("could not run {CRD_VALIDATOR}: {e}"))?;
-    if !out.status.success() {
-        return Err(failure(
-            cmd.get_program(),
-            out.status,
-            &out.stdout,
-            &out.stderr,
-        ));
-    }
+    let out = succeeded(cmd.arg(&input), CRD_VALIDATOR)?;
     let report: Report = serde_json::from_slice(&out.stdout).map_err(|e| {
         format!(
             "{CRD_VALIDATOR} printed no report ({e}):\n{}",
@@ -357,17 +340,7 @@ pub fn trivy_scan(dir: &Path, files: usize) -> Result<usize, String> {
             "json",
         ])
         .arg(dir);
-    let out = cmd
-        .output()
-        .map_err(|e| format!("could not run trivy: {e}"))?;
-    if !out.status.success() {
-        return Err(failure(
-            cmd.get_program(),
-            out.status,
-            &out.stdout,
-            &out.stderr,
-        ));
-    }
+    let out = succeeded(&mut cmd, "trivy")?;
     let report: TrivyReport = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("trivy printed no JSON report: {e}"))?;
     let scanned: BTreeSet<&str> = report.results.iter().map(|r| r.target.as_str()).collect();
@@ -394,6 +367,24 @@ pub fn trivy_scan(dir: &Path, files: usize) -> Result<usize, String> {
         Ok(passed)
     } else {
         Err(findings.join("\n"))
+    }
+}
+
+/// `cmd`'s output when it exits 0; otherwise its failure, named `what` when
+/// it cannot even start.
+fn succeeded(cmd: &mut std::process::Command, what: &str) -> Result<std::process::Output, String> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("could not run {what}: {e}"))?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(failure(
+            cmd.get_program(),
+            out.status,
+            &out.stdout,
+            &out.stderr,
+        ))
     }
 }
 

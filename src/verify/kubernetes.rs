@@ -30,20 +30,14 @@ pub const KUSTOMIZE: Validator = Validator {
     name: "kustomize-build",
     tools: &["kubectl"],
     targets: overlays,
-    run: |root, target| match build(root, target) {
-        Ok(_) => Outcome::Pass,
-        Err(e) => Outcome::Fail(e),
-    },
+    run: |root, target| Outcome::of(build(root, target)),
 };
 
 pub const SCHEMAS: Validator = Validator {
     name: "kubernetes-validate",
     tools: &["kubectl", "kubernetes-validate"],
     targets: overlays,
-    run: |root, target| match validate_overlay(root, target) {
-        Ok(_) => Outcome::Pass,
-        Err(e) => Outcome::Fail(e),
-    },
+    run: |root, target| Outcome::of(validate_overlay(root, target)),
 };
 
 pub const CHECKOV: Validator = Validator {

@@ -52,6 +52,16 @@ pub enum Outcome {
     Fail(String),
 }
 
+impl Outcome {
+    /// Pass on `Ok` (whatever it counted), or fail with the error's text.
+    pub fn of<T>(result: Result<T, String>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Pass,
+            Err(e) => Outcome::Fail(e),
+        }
+    }
+}
+
 /// Every validator shipready knows, in report order.
 pub const VALIDATORS: &[Validator] = &[
     container::HADOLINT,
