@@ -191,8 +191,6 @@ pub struct StagedAt {
     dir: Arc<OwnedFd>,
     tmp: String,
     name: String,
-    /// Open until the rename.
-    file: Option<File>,
     committed: bool,
 }
 
@@ -230,35 +228,31 @@ pub fn stage_at(
             Err(e) => return Err(e.into()),
         }
     };
-    let mut staged = StagedAt {
+    // Made first, so that a failed write is unlinked when it drops.
+    let staged = StagedAt {
         dir,
         tmp,
         name: name.to_string(),
-        file: Some(File::from(fd)),
         committed: false,
     };
-    let file = staged.file.as_mut().expect("just opened");
-    let written = file
-        .write_all(contents)
-        .and_then(|()| rfs::fchmod(&*file, Mode::from_raw_mode(mode)).map_err(Into::into));
-    if let Err(e) = written {
-        staged.discard();
-        return Err(Refusal::Io(e));
-    }
+    // Closed here: nothing syncs it later, so no descriptor is held per
+    // staged file until the renames.
+    let mut file = File::from(fd);
+    file.write_all(contents)
+        .and_then(|()| rfs::fchmod(&file, Mode::from_raw_mode(mode)).map_err(Into::into))
+        .map_err(Refusal::Io)?;
     Ok(staged)
 }
 
 impl StagedAt {
     /// Rename into place inside the directory opened at staging.
     pub fn commit(mut self) -> std::io::Result<()> {
-        self.file = None;
         rfs::renameat(&self.dir, self.tmp.as_str(), &self.dir, self.name.as_str())?;
         self.committed = true;
         Ok(())
     }
 
     fn discard(&mut self) {
-        self.file = None;
         if !self.committed {
             let _ = rfs::unlinkat(&self.dir, self.tmp.as_str(), AtFlags::empty());
             self.committed = true;
